@@ -1,0 +1,204 @@
+//! The swarm: N TURN allocations opened at an arrival rate, each relaying timestamped packets to an
+//! echo peer and back, measured end to end.
+//!
+//! ```text
+//!   run() ──spawns──▶ worker thread × W (pinned)         main thread: progress bar / lines
+//!                      │ mio Poll: allocation sockets + its own echo peer socket
+//!                      │ tick (1 ms): open due allocations, send due packets (sendmmsg per socket)
+//!                      │ readable: recvmmsg → TurnClient::handle_input → RTT histogram
+//!                      ▼
+//!                     WorkerStats ──merge──▶ SwarmReport (JSON / text)
+//! ```
+//!
+//! A worker never allocates per packet: payloads are written into the reused buffers of one
+//! `SendBatch`, and received datagrams are parsed in place in one `RecvBatch`.
+
+mod alloc;
+mod progress;
+mod report;
+mod worker;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::client::{AuthSpec, DataMode};
+use crate::sys::{ffi, procfs};
+use crate::{Error, Result};
+
+pub use progress::{Progress, ProgressMode, watch};
+pub use report::{AllocationReport, GeneratorReport, SwarmReport, TrafficReport};
+use worker::{Worker, WorkerStats};
+
+/// Smallest payload: 8-byte timestamp, 4-byte magic, 4-byte allocation index.
+pub const MIN_PAYLOAD: usize = 16;
+/// Largest payload we send (fits a 1500-byte MTU with TURN and IP/UDP headers).
+pub const MAX_PAYLOAD: usize = 1400;
+
+/// Transport between the swarm and the TURN server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// TURN over UDP.
+    Udp,
+    /// TURN over TCP (one connection per allocation).
+    Tcp,
+}
+
+/// Everything a swarm run needs.
+#[derive(Clone, Debug)]
+pub struct SwarmConfig {
+    /// The TURN server.
+    pub server: SocketAddr,
+    /// UDP or TCP to the server.
+    pub transport: Transport,
+    /// Credentials for every allocation.
+    pub auth: AuthSpec,
+    /// Number of allocations.
+    pub allocations: usize,
+    /// New allocations per second (0 = as fast as possible).
+    pub arrival_rate: f64,
+    /// Packets per second each allocation sends once ready (0 = idle allocations).
+    pub packet_rate: f64,
+    /// Payload bytes per packet, [`MIN_PAYLOAD`]..=[`MAX_PAYLOAD`].
+    pub packet_size: usize,
+    /// How long each allocation sends once ready.
+    pub duration: Duration,
+    /// Channels (default) or Send indications.
+    pub mode: DataMode,
+    /// External echo peer; `None` starts one per worker in-process on `peer_bind`.
+    pub peer: Option<SocketAddr>,
+    /// Where in-process echo peers bind (port 0 = ephemeral).
+    pub peer_bind: SocketAddr,
+    /// Worker threads.
+    pub workers: usize,
+    /// CPUs to pin the workers to (empty = no pinning).
+    pub cpus: Vec<usize>,
+    /// Requested allocation lifetime (s).
+    pub lifetime: u32,
+    /// Wait for in-flight packets after the last send before counting losses.
+    pub drain: Duration,
+    /// Keep the allocations idle (but refreshed) after sending, before deallocating.
+    pub hold: Duration,
+    /// SO_RCVBUF/SO_SNDBUF of each client socket.
+    pub socket_buffer: usize,
+    /// Scheduler tick: packets due are sent in batches this often.
+    pub tick: Duration,
+}
+
+impl SwarmConfig {
+    /// A config with sensible defaults for everything but the server and credentials.
+    pub fn new(server: SocketAddr, auth: AuthSpec) -> Self {
+        Self {
+            server,
+            transport: Transport::Udp,
+            auth,
+            allocations: 10,
+            arrival_rate: 100.0,
+            packet_rate: 50.0,
+            packet_size: 100,
+            duration: Duration::from_secs(5),
+            mode: DataMode::Channel,
+            peer: None,
+            peer_bind: SocketAddr::new(server.ip(), 0),
+            workers: 1,
+            cpus: Vec::new(),
+            lifetime: 600,
+            drain: Duration::from_millis(300),
+            hold: Duration::ZERO,
+            socket_buffer: 1 << 20,
+            tick: Duration::from_millis(1),
+        }
+    }
+
+    /// Checks ranges; the error says which setting is wrong.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if !(MIN_PAYLOAD..=MAX_PAYLOAD).contains(&self.packet_size) {
+            return bad(format!(
+                "packet size {} outside {MIN_PAYLOAD}..={MAX_PAYLOAD}",
+                self.packet_size
+            ));
+        }
+        if self.allocations == 0 || self.workers == 0 {
+            return bad("allocations and workers must be at least 1".into());
+        }
+        if !(self.packet_rate >= 0.0 && self.arrival_rate >= 0.0) {
+            return bad("rates must be non-negative numbers".into());
+        }
+        if self.tick.is_zero() {
+            return bad("tick must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+/// A running swarm: watch `progress`, then `join` for the report.
+pub struct SwarmHandle {
+    /// Live counters (shared with the workers).
+    pub progress: Arc<Progress>,
+    threads: Vec<JoinHandle<Result<WorkerStats>>>,
+    cfg: SwarmConfig,
+    started: Instant,
+    cpu_before: Duration,
+}
+
+/// Starts the workers and returns at once.
+pub fn start(cfg: SwarmConfig) -> Result<SwarmHandle> {
+    cfg.validate()?;
+    ffi::raise_nofile_limit().map_err(|e| Error::io("raise RLIMIT_NOFILE", e))?;
+    let progress = Arc::new(Progress::new(cfg.allocations, cfg.workers));
+    let cpu_before = procfs::cpu_time(procfs::Pid::SelfProcess)?;
+    let started = Instant::now();
+    let mut threads = Vec::with_capacity(cfg.workers);
+    for index in 0..cfg.workers {
+        let worker = Worker::new(&cfg, index, started, progress.clone())?;
+        let cpus = cfg.cpus.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("swarm-{index}"))
+            .spawn(move || {
+                if let Err(e) = ffi::pin_current_thread(&cpus) {
+                    tracing::warn!(?cpus, error = %e, "cannot pin swarm worker");
+                }
+                worker.run()
+            });
+        threads.push(spawned.map_err(|e| Error::io("spawn swarm worker", e))?);
+    }
+    Ok(SwarmHandle {
+        progress,
+        threads,
+        cfg,
+        started,
+        cpu_before,
+    })
+}
+
+impl SwarmHandle {
+    /// Waits for every worker and builds the report.
+    pub fn join(self) -> Result<SwarmReport> {
+        let mut total = WorkerStats::default();
+        for t in self.threads {
+            let stats = t
+                .join()
+                .map_err(|_| Error::Turn("swarm worker panicked".into()))??;
+            total.merge(stats);
+        }
+        let cpu = procfs::cpu_time(procfs::Pid::SelfProcess)?.saturating_sub(self.cpu_before);
+        Ok(SwarmReport::build(
+            &self.cfg,
+            &total,
+            self.started.elapsed(),
+            cpu,
+        ))
+    }
+}
+
+/// Runs a swarm to completion, showing progress as asked.
+pub fn run(cfg: SwarmConfig, mode: ProgressMode) -> Result<SwarmReport> {
+    let handle = start(cfg)?;
+    watch(&handle.progress, mode);
+    handle.join()
+}

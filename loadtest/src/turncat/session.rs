@@ -1,0 +1,244 @@
+//! One turncat session: a TURN allocation (own UDP socket or TCP connection to the server) that
+//! carries one client 5-tuple's traffic to the peer and back, driven by a tokio task around the
+//! sans-IO [`TurnClient`].
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+
+use super::TurncatConfig;
+use crate::client::stream::Deframer;
+use crate::client::{ClientConfig, Event, Failure, FailureKind, Input, Stage, TurnClient};
+use crate::swarm::Transport;
+use crate::{Error, Result};
+
+/// Packets from the client kept while the allocation is being set up.
+const MAX_EARLY: usize = 64;
+
+/// Where data from the peer goes.
+pub(super) enum ClientSink {
+    /// Back to a UDP client through the listener socket.
+    Udp(Arc<UdpSocket>, SocketAddr),
+    /// Into a TCP client connection (or stdout).
+    Stream(Box<dyn AsyncWrite + Send + Unpin>),
+}
+
+impl ClientSink {
+    async fn send(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match self {
+            Self::Udp(sock, to) => sock.send_to(data, *to).await.map(drop),
+            Self::Stream(w) => {
+                w.write_all(data).await?;
+                w.flush().await
+            }
+        }
+    }
+}
+
+/// The connection to the TURN server.
+enum ServerConn {
+    Udp(UdpSocket),
+    Tcp {
+        read: OwnedReadHalf,
+        write: OwnedWriteHalf,
+        deframer: Deframer,
+    },
+}
+
+impl ServerConn {
+    async fn connect(cfg: &TurncatConfig) -> Result<Self> {
+        let ctx =
+            |what: &str| format!("{what} TURN server {} over {:?}", cfg.server, cfg.transport);
+        match cfg.transport {
+            Transport::Udp => {
+                let bind: SocketAddr = if cfg.server.is_ipv4() {
+                    ([0, 0, 0, 0], 0).into()
+                } else {
+                    ([0u16; 8], 0).into()
+                };
+                let sock = UdpSocket::bind(bind)
+                    .await
+                    .map_err(|e| Error::io(ctx("bind socket for"), e))?;
+                sock.connect(cfg.server)
+                    .await
+                    .map_err(|e| Error::io(ctx("connect to"), e))?;
+                Ok(Self::Udp(sock))
+            }
+            Transport::Tcp => {
+                let s = TcpStream::connect(cfg.server)
+                    .await
+                    .map_err(|e| Error::io(ctx("cannot reach"), e))?;
+                let _ = s.set_nodelay(true);
+                let (read, write) = s.into_split();
+                Ok(Self::Tcp {
+                    read,
+                    write,
+                    deframer: Deframer::new(),
+                })
+            }
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Self::Udp(s) => s.send(bytes).await.map(drop),
+            Self::Tcp { write, .. } => write.write_all(bytes).await,
+        }
+    }
+
+    /// Waits for the next datagram or stream chunk; frames are then taken with `next_frame`.
+    async fn readable(&mut self, buf: &mut Vec<u8>) -> std::io::Result<()> {
+        match self {
+            Self::Udp(s) => {
+                buf.resize(65536, 0);
+                let n = s.recv(buf).await?;
+                buf.truncate(n);
+                Ok(())
+            }
+            Self::Tcp { read, deframer, .. } => {
+                buf.resize(16384, 0);
+                let n = read.read(buf).await?;
+                if n == 0 {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "server closed the connection",
+                    ));
+                }
+                deframer.extend(&buf[..n]);
+                buf.clear();
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Turns a failure into the message a turncat user needs.
+fn describe(f: &Failure, cfg: &TurncatConfig) -> Error {
+    let server = format!("TURN server {} ({:?})", cfg.server, cfg.transport);
+    Error::Turn(match (&f.kind, f.stage) {
+        (FailureKind::Code(401), _) => format!(
+            "authentication failed at {server}: {} — check the credentials/secret",
+            f.reason
+        ),
+        (FailureKind::Code(403), Stage::Permission) => {
+            format!(
+                "permission denied by {server}: peer {} is not allowed ({})",
+                cfg.peer, f.reason
+            )
+        }
+        (FailureKind::Timeout, Stage::Allocate) => format!("{server} unreachable: {}", f.reason),
+        (FailureKind::Io, _) => format!("{server} unreachable: {}", f.reason),
+        (_, stage) => format!("{server} refused {stage:?}: {}", f.reason),
+    })
+}
+
+/// Runs one session until the client side ends (then deallocates) or the allocation fails.
+pub(super) async fn run(
+    cfg: Arc<TurncatConfig>,
+    mut from_client: mpsc::Receiver<Vec<u8>>,
+    mut sink: ClientSink,
+) -> Result<()> {
+    let mut conn = ServerConn::connect(&cfg).await?;
+    let mut ccfg = ClientConfig::new(cfg.auth.credentials(std::time::SystemTime::now()), cfg.peer);
+    ccfg.stream = cfg.transport == Transport::Tcp;
+    let mut client = TurnClient::new(ccfg, Instant::now());
+    let (mut out, mut rbuf) = (Vec::new(), Vec::new());
+    let mut early: VecDeque<Vec<u8>> = VecDeque::new();
+    let mut client_open = true;
+    loop {
+        while client.poll_transmit(&mut out) {
+            conn.send(&out)
+                .await
+                .map_err(|e| Error::Turn(format!("send to TURN server {}: {e}", cfg.server)))?;
+        }
+        while let Some(ev) = client.poll_event() {
+            match ev {
+                Event::Allocated { relayed, .. } => {
+                    tracing::info!(%relayed, peer = %cfg.peer, "allocation created")
+                }
+                Event::Ready { latency } => {
+                    tracing::info!(?latency, "relaying");
+                    while let Some(d) = early.pop_front() {
+                        client.encode_data(&d, &mut out);
+                        conn.send(&out)
+                            .await
+                            .map_err(|e| Error::io("send to TURN server", e))?;
+                    }
+                }
+                Event::Failed(f) => return Err(describe(&f, &cfg)),
+                Event::Closed => return Ok(()),
+            }
+        }
+        let wake = client.poll_timeout();
+        tokio::select! {
+            data = from_client.recv(), if client_open => match data {
+                Some(d) if client.is_ready() => {
+                    if client.encode_data(&d, &mut out) {
+                        conn.send(&out).await.map_err(|e| Error::io("send to TURN server", e))?;
+                    }
+                }
+                Some(d) => if early.len() < MAX_EARLY { early.push_back(d) },
+                None => {
+                    client_open = false;
+                    client.close(Instant::now());
+                }
+            },
+            r = conn.readable(&mut rbuf) => {
+                if let Err(e) = r {
+                    client.fail_transport(e.to_string());
+                    continue;
+                }
+                relay_frames(&mut conn, &rbuf, &mut client, &mut sink).await?;
+            }
+            () = sleep_until(wake) => client.handle_timeout(Instant::now()),
+        }
+    }
+}
+
+/// Feeds what was received to the client and forwards peer data to the client side.
+async fn relay_frames(
+    conn: &mut ServerConn,
+    datagram: &[u8],
+    client: &mut TurnClient,
+    sink: &mut ClientSink,
+) -> Result<()> {
+    let now = Instant::now();
+    match conn {
+        ServerConn::Udp(_) => {
+            if let Input::Data(p) = client.handle_input(now, datagram) {
+                sink.send(p)
+                    .await
+                    .map_err(|e| Error::io("send to client", e))?;
+            }
+        }
+        ServerConn::Tcp { deframer, .. } => loop {
+            let frame = match deframer.next_frame() {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => {
+                    client.fail_transport(format!("bad framing from server: {e}"));
+                    break;
+                }
+            };
+            if let Input::Data(p) = client.handle_input(now, frame) {
+                sink.send(p)
+                    .await
+                    .map_err(|e| Error::io("send to client", e))?;
+            }
+        },
+    }
+    Ok(())
+}
+
+async fn sleep_until(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
+    }
+}

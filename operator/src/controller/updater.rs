@@ -1,0 +1,334 @@
+//! The updater: applies a render to the cluster. Deployments, Services, HPAs and KEDA
+//! ScaledObjects (through a `DynamicObject` API, no KEDA types needed) go through server-side
+//! apply with the operator's field manager (so fields it does not render, like `replicas` under
+//! an autoscaler, stay with their owners); statuses are written to the status subresource with
+//! optimistic concurrency, re-read and retried on conflict; orphans are deleted.
+
+use std::fmt::Debug;
+
+use gateway_api::experimental::udproutes::{UdpRoute as UdpRouteV1A2, UdpRouteStatus};
+use gateway_api::gatewayclasses::{GatewayClass, GatewayClassStatus};
+use gateway_api::gateways::{Gateway, GatewayStatus};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::{Api, Client, Resource};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::crd::UDPRoute;
+use crate::render::{OwnedKind, Rendered, RouteApi, RouteId, ScaledObject, keda};
+use crate::store::{ObjectKey, Snapshot};
+
+/// Field manager of the operator's server-side applies.
+pub const FIELD_MANAGER: &str = "stunner-gateway-operator";
+/// Attempts of a status write before giving up on conflicts.
+const STATUS_ATTEMPTS: usize = 5;
+
+/// Errors of the updater.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A Kubernetes API call failed.
+    #[error("{what} {key}: {source}")]
+    Api {
+        /// What was being done.
+        what: &'static str,
+        /// The object.
+        key: String,
+        /// The client error.
+        source: kube::Error,
+    },
+    /// Status writes kept conflicting.
+    #[error("status of {0}: still conflicting after {STATUS_ATTEMPTS} attempts")]
+    Conflict(String),
+}
+
+/// Result of updater operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What an update pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Objects applied.
+    pub applied: usize,
+    /// Status subresources written.
+    pub statuses: usize,
+    /// Orphans deleted.
+    pub deleted: usize,
+    /// Operations that failed (logged).
+    pub failed: usize,
+}
+
+/// Writes renders to the API server.
+#[derive(Clone)]
+pub struct Updater {
+    client: Client,
+    field_manager: String,
+    controller_name: String,
+}
+
+impl Updater {
+    /// An updater using `client`, applying as `field_manager` and owning the route status
+    /// parent entries of `controller_name`.
+    pub fn new(
+        client: Client,
+        field_manager: impl Into<String>,
+        controller_name: impl Into<String>,
+    ) -> Self {
+        Self {
+            client,
+            field_manager: field_manager.into(),
+            controller_name: controller_name.into(),
+        }
+    }
+
+    /// Applies everything in `r`; `snap` (what the render saw) lets unchanged statuses be skipped.
+    /// Every failure is logged and counted; one failing object does not stop the others.
+    pub async fn update(&self, snap: &Snapshot, r: &Rendered) -> Stats {
+        let mut st = Stats::default();
+        for d in &r.deployments {
+            count(&mut st.applied, &mut st.failed, self.apply(d).await);
+        }
+        for s in &r.services {
+            count(&mut st.applied, &mut st.failed, self.apply(s).await);
+        }
+        for so in &r.scaled_objects {
+            let res = self.apply_scaled_object(so).await;
+            count(&mut st.applied, &mut st.failed, res);
+        }
+        for h in &r.hpas {
+            count(&mut st.applied, &mut st.failed, self.apply(h).await);
+        }
+        for (name, status) in &r.gateway_class_statuses {
+            let current = snap
+                .gateway_classes
+                .get(&ObjectKey::new("", name))
+                .and_then(|g| g.status.as_ref());
+            if current != Some(status) {
+                count(
+                    &mut st.statuses,
+                    &mut st.failed,
+                    self.class_status(name, status).await,
+                );
+            }
+        }
+        for (key, status) in &r.gateway_statuses {
+            let current = snap.gateways.get(key).and_then(|g| g.status.as_ref());
+            if current != Some(status) {
+                count(
+                    &mut st.statuses,
+                    &mut st.failed,
+                    self.gateway_status(key, status).await,
+                );
+            }
+        }
+        for (id, status) in &r.route_statuses {
+            if route_status_in(snap, id) != Some(status) {
+                count(
+                    &mut st.statuses,
+                    &mut st.failed,
+                    self.route_status(id, status).await,
+                );
+            }
+        }
+        for (kind, key) in &r.orphans {
+            count(
+                &mut st.deleted,
+                &mut st.failed,
+                self.delete(*kind, key).await,
+            );
+        }
+        st
+    }
+
+    /// Server-side applies one namespaced object (forcing ownership of the rendered fields).
+    pub async fn apply<K>(&self, obj: &K) -> Result<()>
+    where
+        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+            + Serialize
+            + DeserializeOwned
+            + Clone
+            + Debug,
+    {
+        let key = ObjectKey::from_meta(obj.meta());
+        let api: Api<K> = Api::namespaced(self.client.clone(), &key.namespace);
+        self.ssa(api, &K::kind(&()), &key, obj).await
+    }
+
+    /// Server-side applies a KEDA ScaledObject (as a `keda.sh/v1alpha1` dynamic object).
+    pub async fn apply_scaled_object(&self, so: &ScaledObject) -> Result<()> {
+        let key = ObjectKey::from_meta(&so.metadata);
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), &key.namespace, &keda::api_resource());
+        self.ssa(api, keda::KIND, &key, so).await
+    }
+
+    async fn ssa<K, P>(&self, api: Api<K>, kind: &str, key: &ObjectKey, obj: &P) -> Result<()>
+    where
+        K: Clone + DeserializeOwned + Debug,
+        P: Serialize + Debug,
+    {
+        let pp = PatchParams::apply(&self.field_manager).force();
+        api.patch(&key.name, &pp, &Patch::Apply(obj))
+            .await
+            .map(|_| ())
+            .map_err(|source| Error::Api {
+                what: "apply",
+                key: format!("{kind} {key}"),
+                source,
+            })
+    }
+
+    /// Deletes an orphan (already gone counts as done).
+    pub async fn delete(&self, kind: OwnedKind, key: &ObjectKey) -> Result<()> {
+        let (c, ns, name) = (
+            self.client.clone(),
+            key.namespace.as_str(),
+            key.name.as_str(),
+        );
+        let res = match kind {
+            OwnedKind::Deployment => delete(Api::<Deployment>::namespaced(c, ns), name).await,
+            OwnedKind::Service => delete(Api::<Service>::namespaced(c, ns), name).await,
+            OwnedKind::ScaledObject => {
+                let api = Api::<DynamicObject>::namespaced_with(c, ns, &keda::api_resource());
+                delete(api, name).await
+            }
+            OwnedKind::HorizontalPodAutoscaler => {
+                delete(Api::<HorizontalPodAutoscaler>::namespaced(c, ns), name).await
+            }
+        };
+        match res {
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+            other => other.map_err(|source| Error::Api {
+                what: "delete",
+                key: format!("{kind:?} {key}"),
+                source,
+            }),
+        }
+    }
+
+    /// Writes a GatewayClass status.
+    pub async fn class_status(&self, name: &str, status: &GatewayClassStatus) -> Result<()> {
+        let api: Api<GatewayClass> = Api::all(self.client.clone());
+        write_status(&api, name, |o: &mut GatewayClass| {
+            o.status = Some(status.clone())
+        })
+        .await
+    }
+
+    /// Writes a Gateway status.
+    pub async fn gateway_status(&self, key: &ObjectKey, status: &GatewayStatus) -> Result<()> {
+        let api: Api<Gateway> = Api::namespaced(self.client.clone(), &key.namespace);
+        write_status(&api, &key.name, |o: &mut Gateway| {
+            o.status = Some(status.clone())
+        })
+        .await
+    }
+
+    /// Writes a route status: our parent entries from the render, everybody else's from the
+    /// freshly read object (another controller may have written since the snapshot).
+    pub async fn route_status(&self, id: &RouteId, status: &UdpRouteStatus) -> Result<()> {
+        let key = &id.key;
+        let ctl = self.controller_name.as_str();
+        match id.api {
+            RouteApi::StunnerV1 => {
+                let api: Api<UDPRoute> = Api::namespaced(self.client.clone(), &key.namespace);
+                write_status(&api, &key.name, |o: &mut UDPRoute| {
+                    o.status = Some(merge_parents(o.status.take(), status, ctl))
+                })
+                .await
+            }
+            RouteApi::GatewayV1Alpha2 => {
+                let api: Api<UdpRouteV1A2> = Api::namespaced(self.client.clone(), &key.namespace);
+                write_status(&api, &key.name, |o: &mut UdpRouteV1A2| {
+                    o.status = Some(merge_parents(o.status.take(), status, ctl))
+                })
+                .await
+            }
+        }
+    }
+}
+
+async fn delete<K: Clone + DeserializeOwned + Debug>(api: Api<K>, name: &str) -> kube::Result<()> {
+    api.delete(name, &DeleteParams::background())
+        .await
+        .map(|_| ())
+}
+
+fn count(ok: &mut usize, failed: &mut usize, res: Result<()>) {
+    match res {
+        Ok(()) => *ok += 1,
+        Err(e) => {
+            *failed += 1;
+            tracing::warn!(error = %e, "update failed");
+        }
+    }
+}
+
+fn route_status_in<'a>(snap: &'a Snapshot, id: &RouteId) -> Option<&'a UdpRouteStatus> {
+    match id.api {
+        RouteApi::StunnerV1 => snap.udp_routes.get(&id.key).and_then(|r| r.status.as_ref()),
+        RouteApi::GatewayV1Alpha2 => snap
+            .udp_routes_v1a2
+            .get(&id.key)
+            .and_then(|r| r.status.as_ref()),
+    }
+}
+
+/// Parents of `fresh` written by other controllers, then the parents of `ours` written by
+/// `controller`.
+fn merge_parents(
+    fresh: Option<UdpRouteStatus>,
+    ours: &UdpRouteStatus,
+    controller: &str,
+) -> UdpRouteStatus {
+    let mut parents: Vec<_> = fresh.map(|s| s.parents).unwrap_or_default();
+    parents.retain(|p| p.controller_name != controller);
+    parents.extend(
+        ours.parents
+            .iter()
+            .filter(|p| p.controller_name == controller)
+            .cloned(),
+    );
+    UdpRouteStatus { parents }
+}
+
+/// Read-modify-write of a status subresource with the object's resourceVersion; a 409 Conflict
+/// re-reads and retries. Skips the write when the status is already as wanted.
+async fn write_status<K, F>(api: &Api<K>, name: &str, set: F) -> Result<()>
+where
+    K: Resource + Serialize + DeserializeOwned + Clone + Debug,
+    F: Fn(&mut K),
+{
+    for _ in 0..STATUS_ATTEMPTS {
+        let mut obj = match api.get_status(name).await {
+            Ok(o) => o,
+            Err(kube::Error::Api(e)) if e.code == 404 => return Ok(()),
+            Err(source) => {
+                return Err(Error::Api {
+                    what: "get status",
+                    key: name.into(),
+                    source,
+                });
+            }
+        };
+        let before = serde_json::to_value(&obj).ok();
+        set(&mut obj);
+        if serde_json::to_value(&obj).ok() == before {
+            return Ok(());
+        }
+        match api.replace_status(name, &PostParams::default(), &obj).await {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 409 => continue,
+            Err(source) => {
+                return Err(Error::Api {
+                    what: "replace status",
+                    key: name.into(),
+                    source,
+                });
+            }
+        }
+    }
+    Err(Error::Conflict(name.into()))
+}

@@ -1,0 +1,114 @@
+//! `stunner-gateway-operator`: flags, tracing, and the library's `run()`.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use operator::controller::Options;
+use operator::render::{CONTROLLER_NAME, DEFAULT_CONFIG_ORIGIN, RenderOptions};
+
+/// Command-line flags (each also settable from the environment).
+#[derive(Parser, Debug)]
+#[command(about = "STUNner Kubernetes Gateway API operator", version)]
+struct Args {
+    /// GatewayClass controllerName to manage.
+    #[arg(long, env = "STUNNER_CONTROLLER_NAME", default_value = CONTROLLER_NAME)]
+    controller_name: String,
+    /// Listen address of the Config Discovery Service.
+    #[arg(long, env = "STUNNER_CDS_LISTEN", default_value = "0.0.0.0:13478")]
+    cds_listen: SocketAddr,
+    /// CDS URL dataplane pods are told to fetch their config from (STUNNER_CONFIG_ORIGIN).
+    #[arg(long, env = "STUNNER_CDS_SERVER_ADDRESS", default_value = DEFAULT_CONFIG_ORIGIN)]
+    cds_server_address: String,
+    /// stunnerd image used when a Dataplane names none.
+    #[arg(
+        long,
+        env = "STUNNER_DATAPLANE_IMAGE",
+        default_value = "l7mp/stunnerd:latest"
+    )]
+    dataplane_image: String,
+    /// Coalescing delay between a cluster change and the render, in milliseconds.
+    #[arg(long, env = "STUNNER_THROTTLE_MS", default_value_t = 250)]
+    throttle_ms: u64,
+    /// Namespace of the leader-election Lease.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "stunner-system")]
+    lease_namespace: String,
+    /// Name of the leader-election Lease.
+    #[arg(
+        long,
+        env = "STUNNER_LEASE_NAME",
+        default_value = "stunner-gateway-operator-leader"
+    )]
+    lease_name: String,
+    /// This replica's identity in the Lease (defaults to the pod name).
+    #[arg(long, env = "HOSTNAME", default_value = "stunner-gateway-operator")]
+    identity: String,
+    /// Lease duration in seconds.
+    #[arg(long, env = "STUNNER_LEASE_SECONDS", default_value_t = 15)]
+    lease_seconds: u64,
+    /// Seconds between two API discoveries of optional APIs (KEDA's keda.sh/v1alpha1).
+    #[arg(long, env = "STUNNER_API_DISCOVERY_SECONDS", default_value_t = 30)]
+    api_discovery_seconds: u64,
+    /// Log filter (tracing EnvFilter syntax).
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    log: String,
+}
+
+fn main() -> ExitCode {
+    // Explicit: a workspace build may compile both rustls providers (ring via kube, aws-lc-rs via
+    // reqwest/tonic), and rustls then refuses to pick one and panics at the first TLS connection.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(64);
+        }
+    };
+    if args.lease_seconds < 3 || args.controller_name.is_empty() || args.api_discovery_seconds == 0
+    {
+        eprintln!(
+            "invalid configuration: --lease-seconds must be >= 3, --api-discovery-seconds >= 1 and --controller-name non-empty"
+        );
+        return ExitCode::from(64);
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log))
+        .init();
+    let opts = operator::RunOptions {
+        cds_listen: args.cds_listen,
+        controller: Options {
+            render: RenderOptions {
+                controller_name: args.controller_name,
+                config_origin: args.cds_server_address,
+                default_image: args.dataplane_image,
+                ..RenderOptions::default()
+            },
+            throttle: Duration::from_millis(args.throttle_ms),
+            lease_namespace: args.lease_namespace,
+            lease_name: args.lease_name,
+            identity: args.identity,
+            lease_duration: Duration::from_secs(args.lease_seconds),
+            api_discovery: Duration::from_secs(args.api_discovery_seconds),
+        },
+    };
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(operator::run(opts)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("stunner-gateway-operator: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! The autoscaler of a Gateway whose Dataplane has `spec.autoscaling`: a KEDA ScaledObject with an
+//! `external` trigger to the STUNner scaler when KEDA is served, otherwise an autoscaling/v2 HPA on
+//! CPU. Both scale up fast and down slowly (every removed pod must drain its calls first, DESIGN §4),
+//! and both target the Gateway's Deployment, which leaves `replicas` to them.
+
+use std::collections::BTreeMap;
+
+use gateway_api::gateways::Gateway;
+use k8s_openapi::api::autoscaling::v2::{
+    CrossVersionObjectReference, HPAScalingPolicy, HPAScalingRules, HorizontalPodAutoscaler,
+    HorizontalPodAutoscalerBehavior, HorizontalPodAutoscalerSpec, MetricSpec, MetricTarget,
+    ResourceMetricSource,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::ResourceExt;
+
+use super::keda::{
+    self, Advanced, Fallback, HpaConfig, ScaleTargetRef, ScaledObject, ScaledObjectSpec, Trigger,
+};
+use super::service::owned_labels;
+use super::{RenderOptions, Rendered, keys};
+use crate::crd::AutoscalingSpec;
+use crate::store::ObjectKey;
+
+/// Scale-down stabilization window: the highest recommendation of the last 5 minutes wins.
+pub const SCALE_DOWN_STABILIZATION_SECONDS: i32 = 300;
+/// At most one pod removed per [`SCALE_DOWN_PERIOD_SECONDS`].
+pub const SCALE_DOWN_PODS: i32 = 1;
+/// Period of the scale-down policy.
+pub const SCALE_DOWN_PERIOD_SECONDS: i32 = 60;
+/// CPU utilisation target of the HPA fallback, in percent of the requests.
+pub const HPA_CPU_UTILIZATION: i32 = 70;
+/// Consecutive scaler failures before KEDA's fallback replica count applies.
+pub const FALLBACK_FAILURE_THRESHOLD: i32 = 3;
+/// Seconds between KEDA polls of the scaler.
+pub const POLLING_INTERVAL_SECONDS: i32 = 10;
+
+/// Renders the autoscaler of `gw` into `out` (a ScaledObject when `opts.keda`, else an HPA).
+pub(crate) fn render(
+    gw: &Gateway,
+    spec: &AutoscalingSpec,
+    opts: &RenderOptions,
+    owner: &OwnerReference,
+    out: &mut Rendered,
+) {
+    let meta = metadata(gw, owner);
+    if opts.keda {
+        out.scaled_objects.push(scaled_object(gw, spec, meta));
+    } else {
+        out.hpas.push(hpa(gw, spec, meta));
+    }
+}
+
+/// Name and namespace of the Gateway (and its Deployment), the Deployment's labels, the owner.
+fn metadata(gw: &Gateway, owner: &OwnerReference) -> ObjectMeta {
+    let mut labels: BTreeMap<String, String> = gw.labels().clone();
+    labels.extend(owned_labels(gw));
+    labels.insert(keys::APP.into(), keys::APP_VALUE.into());
+    ObjectMeta {
+        name: Some(gw.name_any()),
+        namespace: gw.namespace(),
+        labels: Some(labels),
+        annotations: Some(BTreeMap::from([(
+            keys::RELATED_GATEWAY_NAME.into(),
+            ObjectKey::of(gw).to_string(),
+        )])),
+        owner_references: Some(vec![owner.clone()]),
+        ..Default::default()
+    }
+}
+
+fn scaled_object(gw: &Gateway, spec: &AutoscalingSpec, metadata: ObjectMeta) -> ScaledObject {
+    let max = spec.effective_max();
+    ScaledObject {
+        api_version: format!("{}/{}", keda::GROUP, keda::VERSION),
+        kind: keda::KIND.into(),
+        metadata,
+        spec: ScaledObjectSpec {
+            scale_target_ref: ScaleTargetRef {
+                api_version: "apps/v1".into(),
+                kind: "Deployment".into(),
+                name: gw.name_any(),
+            },
+            polling_interval: POLLING_INTERVAL_SECONDS,
+            min_replica_count: spec.effective_min(),
+            max_replica_count: max,
+            // never shrink the gateway because the scaler is unreachable
+            fallback: Fallback {
+                failure_threshold: FALLBACK_FAILURE_THRESHOLD,
+                replicas: max,
+            },
+            advanced: Advanced {
+                horizontal_pod_autoscaler_config: HpaConfig {
+                    behavior: behavior(),
+                },
+            },
+            triggers: vec![Trigger {
+                type_: "external".into(),
+                metric_type: "AverageValue".into(),
+                metadata: trigger_metadata(gw, spec),
+            }],
+        },
+    }
+}
+
+/// The scaler's trigger metadata (keys as parsed by `scaler::metadata`).
+fn trigger_metadata(gw: &Gateway, spec: &AutoscalingSpec) -> BTreeMap<String, String> {
+    let mut md = BTreeMap::from([
+        ("scalerAddress".to_string(), spec.scaler_address.clone()),
+        ("source".into(), spec.source.as_str().into()),
+        ("gateway".into(), ObjectKey::of(gw).to_string()),
+        (
+            "targetAllocationsPerPod".into(),
+            spec.target_allocations_per_pod.max(1).to_string(),
+        ),
+        ("scaleInStep".into(), spec.scale_in_step.max(1).to_string()),
+        ("drainSteering".into(), "true".into()),
+        ("minReplicas".into(), spec.effective_min().to_string()),
+        ("maxReplicas".into(), spec.effective_max().to_string()),
+    ]);
+    let optional = [
+        ("serverAddress", &spec.server_address),
+        ("query", &spec.query),
+        ("customHeaders", &spec.custom_headers),
+    ];
+    for (k, v) in optional {
+        if let Some(v) = v.as_ref().filter(|v| !v.trim().is_empty()) {
+            md.insert(k.into(), v.clone());
+        }
+    }
+    md
+}
+
+fn hpa(gw: &Gateway, spec: &AutoscalingSpec, metadata: ObjectMeta) -> HorizontalPodAutoscaler {
+    HorizontalPodAutoscaler {
+        metadata,
+        spec: HorizontalPodAutoscalerSpec {
+            scale_target_ref: CrossVersionObjectReference {
+                api_version: Some("apps/v1".into()),
+                kind: "Deployment".into(),
+                name: gw.name_any(),
+            },
+            min_replicas: Some(spec.effective_min()),
+            max_replicas: spec.effective_max(),
+            metrics: Some(vec![MetricSpec {
+                type_: "Resource".into(),
+                resource: Some(ResourceMetricSource {
+                    name: "cpu".into(),
+                    target: MetricTarget {
+                        type_: "Utilization".into(),
+                        average_utilization: Some(HPA_CPU_UTILIZATION),
+                        ..Default::default()
+                    },
+                }),
+                ..Default::default()
+            }]),
+            behavior: Some(behavior()),
+        },
+        status: None,
+    }
+}
+
+/// Slow scale-down (5 min stabilization, one pod a minute), immediate scale-up (doubling every
+/// 15 s at most).
+fn behavior() -> HorizontalPodAutoscalerBehavior {
+    HorizontalPodAutoscalerBehavior {
+        scale_down: Some(HPAScalingRules {
+            stabilization_window_seconds: Some(SCALE_DOWN_STABILIZATION_SECONDS),
+            policies: Some(vec![HPAScalingPolicy {
+                type_: "Pods".into(),
+                value: SCALE_DOWN_PODS,
+                period_seconds: SCALE_DOWN_PERIOD_SECONDS,
+            }]),
+            ..Default::default()
+        }),
+        scale_up: Some(HPAScalingRules {
+            stabilization_window_seconds: Some(0),
+            policies: Some(vec![HPAScalingPolicy {
+                type_: "Percent".into(),
+                value: 100,
+                period_seconds: 15,
+            }]),
+            ..Default::default()
+        }),
+    }
+}

@@ -1,0 +1,118 @@
+//! Clusters: one per route, named `<ns>/<route>`, whose endpoints are every address of the
+//! backend Services' EndpointSlices (ready or not: a pod that is terminating or not yet ready may
+//! still carry media) plus the ClusterIP, and the prefixes of StaticServices; a backend `port`
+//! (and `endPort`) restricts each endpoint to `:<port-endPort>`.
+
+use proto::config::{ClusterConfig, ClusterProtocol, ClusterType};
+
+use super::context::{Context, Route};
+use crate::crd::{BackendRef, GROUP};
+use crate::store::ObjectKey;
+
+/// The cluster of a route and whether all its backends resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ClusterResult {
+    /// The cluster, `None` when no backend resolved at all.
+    pub(crate) config: Option<ClusterConfig>,
+    /// `Err((reason, message))` of the last backend that failed (`BackendNotFound`, `InvalidKind`).
+    pub(crate) resolved: Result<(), (&'static str, String)>,
+}
+
+enum Backend {
+    Service,
+    Static,
+}
+
+/// Renders the cluster of one route.
+pub(crate) fn render(ctx: &Context<'_>, route: &Route<'_>) -> ClusterResult {
+    let mut endpoints: Vec<String> = Vec::new();
+    let mut resolved = Ok(());
+    let mut any = false;
+    for b in route.spec.rules.iter().flat_map(|r| r.backend_refs.iter()) {
+        let ns = b
+            .namespace
+            .clone()
+            .unwrap_or_else(|| route.key().namespace.clone());
+        let key = ObjectKey::new(ns, &b.name);
+        let found = match backend_kind(b) {
+            Some(Backend::Service) => service_endpoints(ctx, &key),
+            Some(Backend::Static) => static_endpoints(ctx, &key),
+            None => {
+                resolved = Err((
+                    "InvalidKind",
+                    format!("invalid backend group/kind for {key}"),
+                ));
+                continue;
+            }
+        };
+        let Some(addrs) = found else {
+            resolved = Err(("BackendNotFound", format!("backend {key} not found")));
+            continue;
+        };
+        any = true;
+        let suffix = port_suffix(b);
+        for a in addrs {
+            let ep = format!("{a}{suffix}");
+            if !endpoints.contains(&ep) {
+                endpoints.push(ep);
+            }
+        }
+    }
+    let config = any.then(|| ClusterConfig {
+        name: route.key().to_string(),
+        cluster_type: ClusterType::Static,
+        protocol: ClusterProtocol::Udp,
+        endpoints,
+    });
+    ClusterResult { config, resolved }
+}
+
+fn backend_kind(b: &BackendRef) -> Option<Backend> {
+    let group = b.group.as_deref().unwrap_or("");
+    let kind = b.kind.as_deref().unwrap_or("Service");
+    match (group, kind) {
+        ("", "Service") => Some(Backend::Service),
+        ("" | GROUP, "StaticService") => Some(Backend::Static),
+        _ => None,
+    }
+}
+
+/// EndpointSlice addresses then the ClusterIP; `None` when neither the Service nor any slice exists.
+fn service_endpoints(ctx: &Context<'_>, key: &ObjectKey) -> Option<Vec<String>> {
+    let svc = ctx.snap.services.get(key);
+    let slices = ctx.slices.get(key);
+    if svc.is_none() && slices.is_none() {
+        return None;
+    }
+    let mut out: Vec<String> = slices
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s.endpoints.iter().flatten())
+        .flat_map(|e| e.addresses.iter().cloned())
+        .collect();
+    let cluster_ip = svc
+        .and_then(|s| s.spec.as_ref())
+        .and_then(|s| s.cluster_ip.clone());
+    if let Some(ip) = cluster_ip.filter(|ip| !ip.is_empty() && ip != "None") {
+        out.push(ip);
+    }
+    Some(out)
+}
+
+fn static_endpoints(ctx: &Context<'_>, key: &ObjectKey) -> Option<Vec<String>> {
+    ctx.snap
+        .static_services
+        .get(key)
+        .map(|s| s.spec.prefixes.clone())
+}
+
+/// `:<port-endPort>` for a backend with a port, empty otherwise.
+fn port_suffix(b: &BackendRef) -> String {
+    match b.port {
+        Some(p) if p > 0 => {
+            let end = b.end_port.filter(|e| *e >= p).unwrap_or(p);
+            format!(":<{p}-{end}>")
+        }
+        _ => String::new(),
+    }
+}

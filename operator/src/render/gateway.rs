@@ -1,0 +1,357 @@
+//! One Gateway: its stunnerd config, Service, Deployment and status.
+
+use std::collections::BTreeSet;
+
+use gateway_api::gateways::{
+    Gateway, GatewayStatus, GatewayStatusAddresses, GatewayStatusListeners,
+    GatewayStatusListenersSupportedKinds,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::ResourceExt;
+use proto::config::{AdminConfig, ListenerConfig, StunnerConfig};
+
+use super::address::{self, PublicAddr};
+use super::context::Context;
+use super::listener::{self, GATEWAY_GROUP, ListenerPlan};
+use super::route::{self, Outcomes};
+use super::status::{Cond, stamp};
+use super::{Rendered, auth, autoscale, deployment, keys, service};
+use crate::crd::{GROUP, GatewayConfig};
+use crate::store::ObjectKey;
+
+/// Listener bind address: the pod IP, expanded by stunnerd from its environment.
+pub const LISTENER_ADDRESS: &str = "$STUNNER_ADDR";
+
+/// Renders a Gateway of a valid class.
+pub(crate) fn render(
+    ctx: &Context<'_>,
+    gw: &Gateway,
+    conf: &GatewayConfig,
+    outcomes: &mut Outcomes,
+    out: &mut Rendered,
+) {
+    let key = ObjectKey::of(gw);
+    let plans = listener::plan(ctx.snap, gw);
+    let attached = route::attach_all(ctx, gw, &plans, outcomes);
+    let addrs = address::find(ctx, gw, &plans);
+    let owner = owner_ref(gw);
+    let dp_name = conf
+        .spec
+        .dataplane
+        .clone()
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| "default".into());
+    let dataplane = ctx.snap.dataplanes.get(&ObjectKey::new("", &dp_name));
+    let managed = !gw
+        .annotations()
+        .get(keys::DISABLE_MANAGED_DATAPLANE)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let mut problem = None;
+    if managed && dataplane.is_none() {
+        problem = Some(format!("Dataplane {dp_name:?} not found"));
+    }
+    match build_config(
+        ctx,
+        gw,
+        conf,
+        &plans,
+        &attached,
+        &addrs,
+        dataplane.map(|d| &d.spec),
+    ) {
+        Ok(cfg) if problem.is_none() => {
+            out.configs.insert(key.clone(), cfg);
+        }
+        Ok(_) => {}
+        Err(e) => problem = Some(e),
+    }
+    out.services.push(service::render(gw, conf, &plans, &owner));
+    if let (true, Some(dp)) = (managed, dataplane) {
+        out.deployments
+            .push(deployment::render(gw, dp, ctx.opts, &owner));
+        if let Some(spec) = &dp.spec.autoscaling {
+            autoscale::render(gw, spec, ctx.opts, &owner, out);
+        }
+    }
+    let status = status(ctx, gw, &plans, &attached, &addrs, problem);
+    out.gateway_statuses.insert(key, status);
+}
+
+/// A Gateway whose class is invalid: nothing rendered, status says why.
+pub(crate) fn reject(
+    ctx: &Context<'_>,
+    gw: &Gateway,
+    why: &str,
+    outcomes: &mut Outcomes,
+    out: &mut Rendered,
+) {
+    route::pending(ctx, gw, why, outcomes);
+    let previous = gw.status.as_ref();
+    let generation = gw.metadata.generation;
+    let now = &ctx.opts.now;
+    let conds = vec![
+        Cond::no(
+            "Accepted",
+            "InvalidParameters",
+            format!("GatewayClass not accepted: {why}"),
+        ),
+        Cond::no("Programmed", "Invalid", "GatewayClass not accepted"),
+    ];
+    let listeners = gw
+        .spec
+        .listeners
+        .iter()
+        .map(|l| GatewayStatusListeners {
+            attached_routes: 0,
+            conditions: stamp(
+                vec![
+                    Cond::no("Accepted", "Pending", "GatewayClass not accepted"),
+                    Cond::no("Programmed", "Pending", "GatewayClass not accepted"),
+                ],
+                prev_listener(previous, &l.name),
+                generation,
+                now,
+            ),
+            name: l.name.clone(),
+            supported_kinds: Some(supported_kinds()),
+        })
+        .collect();
+    let status = GatewayStatus {
+        conditions: Some(stamp(conds, prev_conditions(previous), generation, now)),
+        listeners: Some(listeners),
+        ..Default::default()
+    };
+    out.gateway_statuses.insert(ObjectKey::of(gw), status);
+}
+
+fn build_config(
+    ctx: &Context<'_>,
+    gw: &Gateway,
+    conf: &GatewayConfig,
+    plans: &[ListenerPlan<'_>],
+    attached: &[Vec<usize>],
+    addrs: &[Option<PublicAddr>],
+    dp: Option<&crate::crd::DataplaneSpec>,
+) -> Result<StunnerConfig, String> {
+    let key = ObjectKey::of(gw);
+    let auth = auth::render(ctx.snap, conf)?;
+    let admin = AdminConfig {
+        name: key.to_string(),
+        loglevel: conf.spec.log_level.clone().unwrap_or_default(),
+        metrics_endpoint: if dp.is_some_and(|d| d.enable_metrics_endpoint) {
+            "http://:8080/metrics".into()
+        } else {
+            String::new()
+        },
+        healthcheck_endpoint: Some(if dp.is_some_and(|d| d.disable_health_check) {
+            String::new()
+        } else {
+            "http://:8086".into()
+        }),
+        user_quota: 0,
+    };
+    let mut listeners = Vec::new();
+    let mut routed = BTreeSet::new();
+    for (li, p) in plans.iter().enumerate() {
+        let (Some(protocol), true) = (p.protocol, p.renderable()) else {
+            continue;
+        };
+        let (cert, key_pem) = p.tls.clone().ok().flatten().unwrap_or_default();
+        let addr = addrs.get(li).cloned().flatten();
+        let routes = attached.get(li).map(Vec::as_slice).unwrap_or_default();
+        routed.extend(routes.iter().copied());
+        listeners.push(ListenerConfig {
+            name: format!("{key}/{}", p.spec.name),
+            protocol,
+            public_address: addr.as_ref().map(|a| a.addr.clone()).unwrap_or_default(),
+            public_port: addr.map(|a| a.port).unwrap_or_default(),
+            address: LISTENER_ADDRESS.into(),
+            port: u16::try_from(p.spec.port).unwrap_or_default(),
+            cert,
+            key: key_pem,
+            routes: routes
+                .iter()
+                .map(|ri| ctx.routes[*ri].key().to_string())
+                .collect(),
+        });
+    }
+    let clusters = routed
+        .iter()
+        .filter_map(|ri| ctx.clusters[*ri].config.clone())
+        .collect();
+    finalize(StunnerConfig {
+        admin,
+        auth,
+        listeners,
+        clusters,
+        ..StunnerConfig::default()
+    })
+}
+
+/// Validates a copy (with the pod-IP placeholder replaced) and returns the defaulted config with
+/// the placeholder kept, so stunnerd expands it from its own environment.
+fn finalize(cfg: StunnerConfig) -> Result<StunnerConfig, String> {
+    let mut checked = cfg;
+    for l in &mut checked.listeners {
+        l.address = "0.0.0.0".into();
+    }
+    checked
+        .validate()
+        .map_err(|e| format!("invalid dataplane config: {e}"))?;
+    for l in &mut checked.listeners {
+        l.address = LISTENER_ADDRESS.into();
+    }
+    Ok(checked)
+}
+
+fn status(
+    ctx: &Context<'_>,
+    gw: &Gateway,
+    plans: &[ListenerPlan<'_>],
+    attached: &[Vec<usize>],
+    addrs: &[Option<PublicAddr>],
+    problem: Option<String>,
+) -> GatewayStatus {
+    let previous = gw.status.as_ref();
+    let (generation, now) = (gw.metadata.generation, &ctx.opts.now);
+    let mut addresses: Vec<GatewayStatusAddresses> = Vec::new();
+    for a in addrs.iter().flatten() {
+        let entry = GatewayStatusAddresses {
+            r#type: Some(a.kind.into()),
+            value: a.addr.clone(),
+        };
+        if !addresses.contains(&entry) {
+            addresses.push(entry);
+        }
+    }
+    let programmed = match (&problem, addresses.is_empty()) {
+        (Some(p), _) => Cond::no("Programmed", "Invalid", p.clone()),
+        (None, true) => Cond::no("Programmed", "AddressNotAssigned", "public address pending"),
+        (None, false) => Cond::yes(
+            "Programmed",
+            "Programmed",
+            "dataplane configuration successfully rendered",
+        ),
+    };
+    let accepted = Cond::yes(
+        "Accepted",
+        "Accepted",
+        format!(
+            "gateway accepted by controller {:?}",
+            ctx.opts.controller_name
+        ),
+    );
+    let listeners = plans
+        .iter()
+        .enumerate()
+        .map(|(li, p)| GatewayStatusListeners {
+            attached_routes: i32::try_from(attached.get(li).map_or(0, Vec::len))
+                .unwrap_or(i32::MAX),
+            conditions: stamp(
+                listener_conds(
+                    p,
+                    addrs.get(li).is_some_and(Option::is_some),
+                    problem.is_some(),
+                ),
+                prev_listener(previous, &p.spec.name),
+                generation,
+                now,
+            ),
+            name: p.spec.name.clone(),
+            supported_kinds: Some(supported_kinds()),
+        })
+        .collect();
+    GatewayStatus {
+        addresses: (!addresses.is_empty()).then_some(addresses),
+        conditions: Some(stamp(
+            vec![accepted, programmed],
+            prev_conditions(previous),
+            generation,
+            now,
+        )),
+        listeners: Some(listeners),
+        attached_listener_sets: previous.and_then(|s| s.attached_listener_sets),
+    }
+}
+
+fn listener_conds(p: &ListenerPlan<'_>, has_addr: bool, gw_problem: bool) -> Vec<Cond> {
+    let accepted = match (p.protocol, p.conflicted) {
+        (None, _) => Cond::no(
+            "Accepted",
+            "UnsupportedProtocol",
+            format!("unsupported protocol {:?}", p.spec.protocol),
+        ),
+        (Some(_), true) => Cond::no(
+            "Accepted",
+            "PortUnavailable",
+            "port and transport already used by another listener",
+        ),
+        (Some(_), false) => Cond::yes("Accepted", "Accepted", "listener accepted"),
+    };
+    let conflicted = if p.conflicted {
+        Cond::yes(
+            "Conflicted",
+            "ProtocolConflict",
+            "another listener uses the same port and transport",
+        )
+    } else {
+        Cond::no("Conflicted", "NoConflicts", "no conflicts")
+    };
+    let resolved = match (&p.tls, p.kinds_ok) {
+        (Err(e), _) => Cond::no("ResolvedRefs", "InvalidCertificateRef", e.clone()),
+        (Ok(_), false) => Cond::no(
+            "ResolvedRefs",
+            "InvalidRouteKinds",
+            "allowedRoutes.kinds admits no UDPRoute",
+        ),
+        (Ok(_), true) => Cond::yes(
+            "ResolvedRefs",
+            "ResolvedRefs",
+            "listener object references resolved",
+        ),
+    };
+    let programmed = match (p.renderable() && !gw_problem, has_addr) {
+        (false, _) => Cond::no("Programmed", "Invalid", "listener not rendered"),
+        (true, false) => Cond::no("Programmed", "Pending", "public address pending"),
+        (true, true) => Cond::yes("Programmed", "Programmed", "listener programmed"),
+    };
+    vec![accepted, conflicted, resolved, programmed]
+}
+
+fn supported_kinds() -> Vec<GatewayStatusListenersSupportedKinds> {
+    [GROUP, GATEWAY_GROUP]
+        .into_iter()
+        .map(|g| GatewayStatusListenersSupportedKinds {
+            group: Some(g.into()),
+            kind: "UDPRoute".into(),
+        })
+        .collect()
+}
+
+fn prev_conditions(
+    s: Option<&GatewayStatus>,
+) -> &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition] {
+    s.and_then(|s| s.conditions.as_deref()).unwrap_or_default()
+}
+
+fn prev_listener<'a>(
+    s: Option<&'a GatewayStatus>,
+    name: &str,
+) -> &'a [k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition] {
+    s.and_then(|s| s.listeners.as_ref())
+        .and_then(|ls| ls.iter().find(|l| l.name == name))
+        .map(|l| l.conditions.as_slice())
+        .unwrap_or_default()
+}
+
+/// The owner reference every object rendered for a Gateway carries.
+pub(crate) fn owner_ref(gw: &Gateway) -> OwnerReference {
+    OwnerReference {
+        api_version: format!("{GATEWAY_GROUP}/v1"),
+        kind: "Gateway".into(),
+        name: gw.name_any(),
+        uid: gw.metadata.uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}

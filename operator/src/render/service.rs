@@ -1,0 +1,141 @@
+//! The Service exposing a Gateway (default type LoadBalancer): one port per accepted listener,
+//! shaped by the annotations of DESIGN §6 (set on the Gateway, or as defaults in the GatewayConfig's
+//! `loadBalancerServiceAnnotations`).
+
+use std::collections::BTreeMap;
+
+use gateway_api::gateways::Gateway;
+use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::ResourceExt;
+
+use super::keys;
+use super::listener::{ListenerPlan, service_protocol};
+use crate::crd::GatewayConfig;
+use crate::store::ObjectKey;
+
+/// The labels every operator-created object of a Gateway carries.
+pub(crate) fn owned_labels(gw: &Gateway) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (keys::OWNED_BY.into(), keys::OWNED_BY_VALUE.into()),
+        (keys::RELATED_GATEWAY_NAME.into(), gw.name_any()),
+        (
+            keys::RELATED_GATEWAY_NAMESPACE.into(),
+            gw.namespace().unwrap_or_default(),
+        ),
+    ])
+}
+
+/// The pod selector of a Gateway's dataplane.
+pub(crate) fn selector(gw: &Gateway) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (keys::APP.into(), keys::APP_VALUE.into()),
+        (keys::RELATED_GATEWAY_NAME.into(), gw.name_any()),
+        (
+            keys::RELATED_GATEWAY_NAMESPACE.into(),
+            gw.namespace().unwrap_or_default(),
+        ),
+    ])
+}
+
+/// GatewayConfig LB annotations, overridden by the Gateway's, plus the related-gateway annotation.
+pub(crate) fn merged_annotations(gw: &Gateway, conf: &GatewayConfig) -> BTreeMap<String, String> {
+    let mut a = conf
+        .spec
+        .load_balancer_service_annotations
+        .clone()
+        .unwrap_or_default();
+    a.extend(gw.annotations().iter().map(|(k, v)| (k.clone(), v.clone())));
+    a.insert(
+        keys::RELATED_GATEWAY_NAME.into(),
+        ObjectKey::of(gw).to_string(),
+    );
+    a
+}
+
+/// Renders the Service of a Gateway.
+pub(crate) fn render(
+    gw: &Gateway,
+    conf: &GatewayConfig,
+    plans: &[ListenerPlan<'_>],
+    owner: &OwnerReference,
+) -> Service {
+    let ann = merged_annotations(gw, conf);
+    let is_true = |k: &str, v: &str| ann.get(k).is_some_and(|x| x.eq_ignore_ascii_case(v));
+    let svc_type = match ann.get(keys::SERVICE_TYPE).map(String::as_str) {
+        Some(t @ ("ClusterIP" | "NodePort" | "ExternalName" | "LoadBalancer")) => t.to_owned(),
+        _ => "LoadBalancer".to_owned(),
+    };
+    let etp = (is_true(keys::EXTERNAL_TRAFFIC_POLICY, "local")
+        && matches!(svc_type.as_str(), "NodePort" | "LoadBalancer"))
+    .then(|| "Local".to_string());
+    let affinity = if is_true(keys::DISABLE_SESSION_AFFINITY, "true") {
+        "None"
+    } else {
+        "ClientIP"
+    };
+    let ports = ports(
+        plans,
+        is_true(keys::MIXED_PROTOCOL, "true"),
+        &port_map(&ann, keys::NODEPORT),
+        &port_map(&ann, keys::TARGETPORT),
+    );
+    Service {
+        metadata: ObjectMeta {
+            name: Some(gw.name_any()),
+            namespace: gw.namespace(),
+            labels: Some(owned_labels(gw)),
+            annotations: Some(ann),
+            owner_references: Some(vec![owner.clone()]),
+            ..Default::default()
+        },
+        spec: Some(ServiceSpec {
+            type_: Some(svc_type),
+            selector: Some(selector(gw)),
+            ports: Some(ports),
+            session_affinity: Some(affinity.into()),
+            external_traffic_policy: etp,
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+/// One port per accepted listener; without mixed-protocol support only listeners of the first
+/// listener's transport are exposed (most load balancers reject mixed protocols).
+fn ports(
+    plans: &[ListenerPlan<'_>],
+    mixed: bool,
+    nodeports: &BTreeMap<String, i32>,
+    targetports: &BTreeMap<String, i32>,
+) -> Vec<ServicePort> {
+    let mut first: Option<&str> = None;
+    let mut out = Vec::new();
+    for p in plans.iter().filter(|p| p.accepted()) {
+        let Some(proto) = p.protocol.map(service_protocol) else {
+            continue;
+        };
+        let base = *first.get_or_insert(proto);
+        if !mixed && proto != base {
+            continue;
+        }
+        let name = &p.spec.name;
+        out.push(ServicePort {
+            name: Some(name.clone()),
+            protocol: Some(proto.into()),
+            port: p.spec.port,
+            node_port: nodeports.get(name).copied(),
+            target_port: targetports.get(name).map(|t| IntOrString::Int(*t)),
+            ..Default::default()
+        });
+    }
+    out
+}
+
+/// A `{"listener": port}` JSON annotation; malformed values are ignored (logged by the caller).
+pub(crate) fn port_map(ann: &BTreeMap<String, String>, key: &str) -> BTreeMap<String, i32> {
+    ann.get(key)
+        .and_then(|v| serde_json::from_str(v).ok())
+        .unwrap_or_default()
+}

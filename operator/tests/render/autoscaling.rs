@@ -1,0 +1,352 @@
+//! Autoscaling (`Dataplane.spec.autoscaling`): a KEDA ScaledObject when KEDA is served, a CPU HPA
+//! otherwise; the Deployment's drain settings; orphaned autoscalers.
+
+use crate::fixtures::*;
+use k8s_openapi::api::apps::v1::Deployment;
+use operator::render::{OwnedKind, RenderOptions, Rendered, ScaledObject, render};
+use operator::store::Snapshot;
+use serde_json::{Value, json};
+
+const AUTOSCALED: &str = r#"
+apiVersion: stunner.l7mp.io/v1
+kind: Dataplane
+metadata: { name: default }
+spec:
+  image: "docker.io/l7mp/stunnerd:latest"
+  args: ["-w", "--drain-timeout=5", "--udp-thread-num=16", "--drain-timeout", "7"]
+  replicas: 3
+  terminationGracePeriodSeconds: 99
+  autoscaling:
+    minReplicas: 2
+    maxReplicas: 8
+    targetAllocationsPerPod: 150
+    scaleInStep: 2
+    drainTimeoutSeconds: 600
+    scalerAddress: stunner-scaler.stunner-system.svc:9090
+"#;
+
+fn keda(snap: &Snapshot) -> Rendered {
+    render(
+        snap,
+        &RenderOptions {
+            keda: true,
+            ..RenderOptions::default()
+        },
+    )
+}
+
+fn labelled_gateway() -> Snapshot {
+    base_with(&format!(
+        "{AUTOSCALED}---\napiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {{ name: udp-gateway, namespace: stunner, uid: uid-udp, labels: {{ team: media }} }}\nspec:\n  gatewayClassName: stunner-gatewayclass\n  listeners: [{{ name: udp-listener, port: 3478, protocol: TURN-UDP }}]\n"
+    ))
+}
+
+fn so(r: &Rendered) -> Value {
+    assert_eq!(r.scaled_objects.len(), 1, "one ScaledObject");
+    serde_json::to_value(&r.scaled_objects[0]).unwrap()
+}
+
+fn expected_behavior() -> Value {
+    json!({
+        "scaleDown": { "stabilizationWindowSeconds": 300, "policies": [{ "type": "Pods", "value": 1, "periodSeconds": 60 }] },
+        "scaleUp": { "stabilizationWindowSeconds": 0, "policies": [{ "type": "Percent", "value": 100, "periodSeconds": 15 }] }
+    })
+}
+
+#[test]
+fn keda_served_renders_a_scaled_object_on_the_deployment() {
+    let r = keda(&labelled_gateway());
+    assert!(r.hpas.is_empty(), "no HPA next to a ScaledObject");
+    let so = so(&r);
+    assert_eq!(
+        (so["apiVersion"].as_str(), so["kind"].as_str()),
+        (Some("keda.sh/v1alpha1"), Some("ScaledObject"))
+    );
+    assert_eq!(
+        (
+            so["metadata"]["name"].as_str(),
+            so["metadata"]["namespace"].as_str()
+        ),
+        (Some("udp-gateway"), Some("stunner"))
+    );
+    let spec = &so["spec"];
+    assert_eq!(
+        spec["scaleTargetRef"],
+        json!({ "apiVersion": "apps/v1", "kind": "Deployment", "name": "udp-gateway" })
+    );
+    assert_eq!(
+        (
+            spec["minReplicaCount"].as_i64(),
+            spec["maxReplicaCount"].as_i64()
+        ),
+        (Some(2), Some(8))
+    );
+    assert_eq!(
+        spec["fallback"],
+        json!({ "failureThreshold": 3, "replicas": 8 })
+    );
+    assert_eq!(
+        spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"],
+        expected_behavior()
+    );
+    let triggers = spec["triggers"].as_array().unwrap();
+    assert_eq!(triggers.len(), 1);
+    assert_eq!(
+        (
+            triggers[0]["type"].as_str(),
+            triggers[0]["metricType"].as_str()
+        ),
+        (Some("external"), Some("AverageValue"))
+    );
+    assert_eq!(
+        triggers[0]["metadata"],
+        json!({
+            "scalerAddress": "stunner-scaler.stunner-system.svc:9090", "source": "direct",
+            "gateway": "stunner/udp-gateway", "targetAllocationsPerPod": "150", "scaleInStep": "2",
+            "drainSteering": "true", "minReplicas": "2", "maxReplicas": "8"
+        })
+    );
+}
+
+#[test]
+fn scaled_object_owner_and_labels_follow_the_deployment() {
+    let r = keda(&labelled_gateway());
+    let d = r.deployments.first().expect("deployment");
+    let so: &ScaledObject = &r.scaled_objects[0];
+    assert_eq!(so.metadata.labels, d.metadata.labels);
+    assert_eq!(so.metadata.labels.as_ref().unwrap()["team"], "media");
+    let owner = &so.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str(), owner.uid.as_str()),
+        ("Gateway", "udp-gateway", "uid-udp")
+    );
+    assert_eq!(owner.controller, Some(true));
+}
+
+#[test]
+fn without_keda_a_cpu_hpa_with_the_same_behaviour() {
+    let r = run(&labelled_gateway());
+    assert!(r.scaled_objects.is_empty());
+    assert_eq!(r.hpas.len(), 1);
+    let h = serde_json::to_value(&r.hpas[0]).unwrap();
+    assert_eq!(
+        (h["apiVersion"].as_str(), h["kind"].as_str()),
+        (Some("autoscaling/v2"), Some("HorizontalPodAutoscaler"))
+    );
+    assert_eq!(
+        (
+            h["metadata"]["name"].as_str(),
+            h["metadata"]["namespace"].as_str()
+        ),
+        (Some("udp-gateway"), Some("stunner"))
+    );
+    assert_eq!(h["metadata"]["ownerReferences"][0]["kind"], "Gateway");
+    assert_eq!(
+        h["metadata"]["labels"]["stunner.l7mp.io/owned-by"],
+        "stunner"
+    );
+    let spec = &h["spec"];
+    assert_eq!(
+        spec["scaleTargetRef"],
+        json!({ "apiVersion": "apps/v1", "kind": "Deployment", "name": "udp-gateway" })
+    );
+    assert_eq!(
+        (spec["minReplicas"].as_i64(), spec["maxReplicas"].as_i64()),
+        (Some(2), Some(8))
+    );
+    assert_eq!(
+        spec["metrics"],
+        json!([{ "type": "Resource", "resource": { "name": "cpu", "target": { "type": "Utilization", "averageUtilization": 70 } } }])
+    );
+    assert_eq!(spec["behavior"], expected_behavior());
+}
+
+#[test]
+fn prometheus_source_fields_reach_the_trigger() {
+    let dp = AUTOSCALED.replace(
+        "    scalerAddress:",
+        "    source: prometheus\n    serverAddress: http://mimir.monitoring:8080/prometheus\n    query: 'sum(stunner_allocations_active)'\n    customHeaders: X-Scope-OrgID=tenant-1\n    scalerAddress:",
+    );
+    let r = keda(&base_with(&dp));
+    let md = &so(&r)["spec"]["triggers"][0]["metadata"];
+    assert_eq!(md["source"], "prometheus");
+    assert_eq!(
+        md["serverAddress"],
+        "http://mimir.monitoring:8080/prometheus"
+    );
+    assert_eq!(md["query"], "sum(stunner_allocations_active)");
+    assert_eq!(md["customHeaders"], "X-Scope-OrgID=tenant-1");
+    // blank optional fields are left out rather than sent empty
+    let blank = AUTOSCALED.replace("    scalerAddress:", "    source: prometheus\n    serverAddress: http://p:9090\n    query: ' '\n    scalerAddress:");
+    let md = so(&keda(&base_with(&blank)))["spec"]["triggers"][0]["metadata"].clone();
+    assert_eq!(md["serverAddress"], "http://p:9090");
+    assert!(
+        md.get("query").is_none() && md.get("customHeaders").is_none(),
+        "{md}"
+    );
+}
+
+#[test]
+fn defaults_and_clamped_bounds() {
+    let dp = "apiVersion: stunner.l7mp.io/v1\nkind: Dataplane\nmetadata: { name: default }\nspec: { autoscaling: { minReplicas: 5, maxReplicas: 3, scalerAddress: 's:1' } }\n";
+    let r = keda(&base_with(dp));
+    let so = so(&r);
+    assert_eq!(
+        (
+            so["spec"]["minReplicaCount"].as_i64(),
+            so["spec"]["maxReplicaCount"].as_i64()
+        ),
+        (Some(5), Some(5))
+    );
+    let md = &so["spec"]["triggers"][0]["metadata"];
+    assert_eq!(
+        (
+            md["targetAllocationsPerPod"].as_str(),
+            md["scaleInStep"].as_str(),
+            md["source"].as_str()
+        ),
+        (Some("200"), Some("1"), Some("direct"))
+    );
+    let d = deployment(&r);
+    assert_eq!(pod_spec(d)["terminationGracePeriodSeconds"], 3630);
+    assert_eq!(
+        pod_spec(d)["containers"][0]["args"],
+        json!(["-w", "--drain-timeout=3600"])
+    );
+}
+
+fn deployment(r: &Rendered) -> &Deployment {
+    r.deployments.first().expect("deployment")
+}
+
+fn pod_spec(d: &Deployment) -> Value {
+    serde_json::to_value(d).unwrap()["spec"]["template"]["spec"].clone()
+}
+
+#[test]
+fn deployment_gets_drain_timeout_grace_period_and_no_replicas() {
+    for r in [run(&labelled_gateway()), keda(&labelled_gateway())] {
+        let d = deployment(&r);
+        let pod = pod_spec(d);
+        assert_eq!(
+            pod["terminationGracePeriodSeconds"], 630,
+            "drain timeout + 30 s"
+        );
+        assert_eq!(
+            pod["containers"][0]["args"],
+            json!(["-w", "--udp-thread-num=16", "--drain-timeout=600"])
+        );
+        let json = serde_json::to_value(d).unwrap();
+        assert!(
+            json["spec"].get("replicas").is_none(),
+            "replicas belong to the autoscaler: {}",
+            json["spec"]
+        );
+    }
+}
+
+#[test]
+fn without_autoscaling_nothing_changes() {
+    let r = keda(&base());
+    assert!(r.scaled_objects.is_empty() && r.hpas.is_empty());
+    let pod = pod_spec(deployment(&r));
+    assert_eq!(pod["terminationGracePeriodSeconds"], 3600);
+    assert_eq!(
+        pod["containers"][0]["args"],
+        json!(["-w", "--udp-thread-num=16"])
+    );
+}
+
+#[test]
+fn unmanaged_dataplane_gets_no_autoscaler() {
+    let gw = "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: { name: udp-gateway, namespace: stunner, uid: uid-udp, annotations: { stunner.l7mp.io/disable-managed-dataplane: 'true' } }\nspec:\n  gatewayClassName: stunner-gatewayclass\n  listeners: [{ name: udp-listener, port: 3478, protocol: TURN-UDP }]\n";
+    let r = keda(&base_with(&format!("{AUTOSCALED}---\n{gw}")));
+    assert!(r.deployments.is_empty() && r.scaled_objects.is_empty() && r.hpas.is_empty());
+}
+
+/// Existing autoscalers: ours (owned-by label + Gateway owner) and KEDA's own HPA, which carries
+/// the ScaledObject's labels but is owned by the ScaledObject.
+const EXISTING: &str = r#"
+apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata:
+  name: udp-gateway
+  namespace: stunner
+  labels: { stunner.l7mp.io/owned-by: stunner }
+  ownerReferences: [{ apiVersion: gateway.networking.k8s.io/v1, kind: Gateway, name: udp-gateway, uid: uid-udp }]
+spec: { scaleTargetRef: { name: udp-gateway } }
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: udp-gateway
+  namespace: stunner
+  labels: { stunner.l7mp.io/owned-by: stunner }
+  ownerReferences: [{ apiVersion: gateway.networking.k8s.io/v1, kind: Gateway, name: udp-gateway, uid: uid-udp }]
+spec: { scaleTargetRef: { kind: Deployment, name: udp-gateway }, maxReplicas: 8 }
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: keda-hpa-udp-gateway
+  namespace: stunner
+  labels: { stunner.l7mp.io/owned-by: stunner, app.kubernetes.io/managed-by: keda-operator }
+  ownerReferences: [{ apiVersion: keda.sh/v1alpha1, kind: ScaledObject, name: udp-gateway, uid: uid-so }]
+spec: { scaleTargetRef: { kind: Deployment, name: udp-gateway }, maxReplicas: 8 }
+"#;
+
+fn autoscaler_orphans(r: &Rendered) -> Vec<(OwnedKind, String)> {
+    r.orphans
+        .iter()
+        .filter(|(k, _)| {
+            matches!(
+                k,
+                OwnedKind::ScaledObject | OwnedKind::HorizontalPodAutoscaler
+            )
+        })
+        .map(|(k, key)| (*k, key.to_string()))
+        .collect()
+}
+
+#[test]
+fn autoscaling_removed_orphans_its_autoscalers_but_not_kedas_hpa() {
+    let r = keda(&base_with(EXISTING));
+    assert_eq!(
+        autoscaler_orphans(&r),
+        [
+            (OwnedKind::ScaledObject, "stunner/udp-gateway".to_string()),
+            (
+                OwnedKind::HorizontalPodAutoscaler,
+                "stunner/udp-gateway".to_string()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn keda_appearing_orphans_the_hpa_and_keda_going_orphans_the_scaled_object() {
+    let snap = with(&labelled_gateway(), EXISTING);
+    assert_eq!(
+        autoscaler_orphans(&keda(&snap)),
+        [(
+            OwnedKind::HorizontalPodAutoscaler,
+            "stunner/udp-gateway".to_string()
+        )]
+    );
+    assert_eq!(
+        autoscaler_orphans(&run(&snap)),
+        [(OwnedKind::ScaledObject, "stunner/udp-gateway".to_string())]
+    );
+}
+
+#[test]
+fn deleted_gateway_orphans_its_scaled_object() {
+    let mut snap = with(&labelled_gateway(), EXISTING);
+    snap.gateways.clear();
+    let r = keda(&snap);
+    let kinds: Vec<OwnedKind> = autoscaler_orphans(&r).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(
+        kinds,
+        [OwnedKind::ScaledObject, OwnedKind::HorizontalPodAutoscaler]
+    );
+}

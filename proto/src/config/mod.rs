@@ -1,0 +1,93 @@
+//! stunnerd configuration v1 (DESIGN §3.1), identical to upstream STUNner's: the one config
+//! contract the operator renders and stunnerd reads.
+//!
+//! ```text
+//!  text (YAML|JSON) ──parse──▶ tree ──lowercase keys──▶ env-expand ($VAR, ${VAR}; not credentials)
+//!        ──decode (typed, field paths)──▶ StunnerConfig ──validate (defaults, rules)──▶ ready to apply
+//! ```
+//!
+//! [`StunnerConfig::parse`] does not validate; call [`StunnerConfig::validate`] (after checking
+//! [`StunnerConfig::is_deleted`] on CDS messages). Serialisation (serde) writes upstream's JSON keys.
+
+mod cds;
+mod decode;
+mod endpoint;
+mod enums;
+mod env;
+mod error;
+mod http;
+mod types;
+mod validate;
+
+pub use cds::ConfigList;
+pub use endpoint::{Endpoint, EndpointHost, PortRange};
+pub use enums::{AuthType, ClusterProtocol, ClusterType, ListenerProtocol};
+pub use env::{expand as expand_env, os_lookup};
+pub use error::{ConfigError, Result};
+pub use http::{
+    DEFAULT_HEALTHCHECK_ENDPOINT, DEFAULT_HEALTHCHECK_PORT, DEFAULT_METRICS_PORT, HttpEndpoint,
+    parse_http_endpoint,
+};
+pub use types::{
+    API_VERSION, AdminConfig, AuthConfig, ClusterConfig, ListenerConfig, StunnerConfig,
+};
+pub use validate::{DEFAULT_ADDRESS, DEFAULT_LOGLEVEL, DEFAULT_NAME, DEFAULT_PORT, DEFAULT_REALM};
+
+impl StunnerConfig {
+    /// Parses YAML or JSON text, matching keys case-insensitively and expanding environment
+    /// variables from the process environment. Does not validate.
+    pub fn parse(text: &str) -> Result<Self> {
+        Self::parse_with_env(text, &os_lookup)
+    }
+
+    /// [`StunnerConfig::parse`] with an explicit variable lookup (tests, or a controlled env).
+    pub fn parse_with_env(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
+        let mut tree = decode::lowercase_keys(parse_tree(text)?);
+        env::expand_tree(&mut tree, lookup);
+        decode::decode_config(tree)
+    }
+
+    /// [`StunnerConfig::parse`] followed by [`StunnerConfig::validate`].
+    pub fn parse_and_validate(text: &str) -> Result<Self> {
+        let mut config = Self::parse(text)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The listener called `name`.
+    pub fn listener(&self, name: &str) -> Option<&ListenerConfig> {
+        self.listeners.iter().find(|l| l.name == name)
+    }
+
+    /// The cluster called `name`.
+    pub fn cluster(&self, name: &str) -> Option<&ClusterConfig> {
+        self.clusters.iter().find(|c| c.name == name)
+    }
+
+    /// The clusters routed from `listener` (unknown route names skipped).
+    pub fn routed_clusters<'a>(
+        &'a self,
+        listener: &'a ListenerConfig,
+    ) -> impl Iterator<Item = &'a ClusterConfig> {
+        listener.routes.iter().filter_map(|r| self.cluster(r))
+    }
+
+    /// Compact JSON with upstream's keys.
+    pub fn to_json(&self) -> String {
+        // Serialising plain structs with string keys cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// JSON when the text looks like JSON (so JSON-only syntax such as tab indentation works), YAML
+/// otherwise; YAML 1.2 also reads most JSON.
+fn parse_tree(text: &str) -> Result<serde_json::Value> {
+    if text.trim_start().starts_with('{')
+        && let Ok(v) = serde_json::from_str(text)
+    {
+        return Ok(v);
+    }
+    let value: serde_json::Value = serde_yaml::from_str(text)
+        .map_err(|e| ConfigError::Syntax(format!("neither YAML nor JSON: {e}")))?;
+    Ok(value)
+}

@@ -1,0 +1,14 @@
+//! Every byte that crosses a process boundary, and no I/O: the wire contracts shared by stunnerd,
+//! the operator, the scaler and the load generator.
+//!
+//! ```text
+//!   turn     STUN/TURN messages and ChannelData (RFC 8489 / RFC 8656), sans-IO and zero-copy
+//!   config   stunnerd config v1 (upstream STUNner's schema), validation, defaults, CDS types
+//!   admin    stunnerd's /status and drain JSON
+//!   keda     KEDA's externalscaler gRPC service (tonic/prost generated)
+//! ```
+
+pub mod admin;
+pub mod config;
+pub mod keda;
+pub mod turn;

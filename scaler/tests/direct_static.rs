@@ -1,0 +1,329 @@
+//! The direct source with `--static-endpoints` against in-test stunnerd `/status` servers, end
+//! to end through the gRPC service, plus the HTTP endpoints and bad-metadata handling.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::*;
+use scaler::source::SourceDeps;
+use tonic::Code;
+
+const DIRECT: &[(&str, &str)] = &[
+    ("source", "direct"),
+    ("gateway", "stunner/udp-gateway"),
+    ("targetAllocationsPerPod", "10"),
+    ("scaleInStep", "1"),
+    ("scalerAddress", "stunner-scaler:9090"),
+];
+
+fn deps(endpoints: &[std::net::SocketAddr]) -> SourceDeps {
+    SourceDeps {
+        static_endpoints: endpoints.iter().map(ToString::to_string).collect(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn direct_static_endpoints_all_rpcs() {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let (a, a_addr) = fake_pod(25, "READY").await;
+        let (b, b_addr) = fake_pod(12, "READY").await;
+        let (cpod, c_addr) = fake_pod(40, "DRAINING").await;
+        let interval = Duration::from_millis(300);
+        let (_app, grpc, http) = start_scaler(deps(&[a_addr, b_addr, c_addr]), interval).await;
+        let mut c = client(grpc).await;
+        let r = so_ref("gw", DIRECT);
+
+        let spec = c.get_metric_spec(r.clone()).await.unwrap().into_inner();
+        assert_eq!(spec.metric_specs.len(), 1);
+        assert_eq!(
+            (
+                spec.metric_specs[0].target_size,
+                spec.metric_specs[0].target_size_float
+            ),
+            (1, 1.0)
+        );
+
+        // 37 allocations on the two non-draining pods (the draining pod's 40 are excluded):
+        // ceil(37 / 10) = 4 > 2 ready, scale-out is immediate.
+        assert_eq!(desired(&mut c, &r).await.unwrap(), 4);
+        assert!(c.is_active(r.clone()).await.unwrap().into_inner().result);
+
+        // Burst: however many calls, at most one /status read per pod per interval.
+        let before = a.status_hits.load(Ordering::SeqCst);
+        let started = std::time::Instant::now();
+        for _ in 0..200 {
+            desired(&mut c, &r).await.unwrap();
+            c.is_active(r.clone()).await.unwrap();
+        }
+        let reads = a.status_hits.load(Ordering::SeqCst) - before;
+        let bound = (started.elapsed().as_secs_f64() / interval.as_secs_f64()).ceil() as usize + 1;
+        assert!(
+            reads <= bound,
+            "cache: {reads} upstream reads for 400 calls (bound {bound})"
+        );
+
+        // StreamIsActive: current value at once, then a push when activity changes.
+        let mut stream = c.stream_is_active(r.clone()).await.unwrap().into_inner();
+        assert!(stream.message().await.unwrap().unwrap().result);
+        a.set(0, "READY");
+        b.set(0, "READY");
+        let next = tokio::time::timeout(Duration::from_secs(5), stream.message())
+            .await
+            .unwrap();
+        assert!(!next.unwrap().unwrap().result, "pushed on change");
+
+        // Idle, but the draining pod still holds 40 sessions (4 pods' worth): no scale-in yet.
+        tokio::time::sleep(interval).await;
+        assert_eq!(desired(&mut c, &r).await.unwrap(), 2);
+        // Once they end, scale-in by scaleInStep below the 2 ready pods (min 1).
+        cpod.set(0, "DRAINING");
+        tokio::time::sleep(interval).await;
+        assert_eq!(desired(&mut c, &r).await.unwrap(), 1);
+
+        // /metrics shows the scaler's own series; /healthz and /readyz answer.
+        let body = reqwest::get(format!("http://{http}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            body.contains(
+                r#"stunner_scaler_desired_replicas{scaledobject="stunner/gw",source="direct"} 1"#
+            ),
+            "{body}"
+        );
+        assert!(
+            body.contains("stunner_scaler_upstream_queries_total"),
+            "{body}"
+        );
+        assert!(
+            body.contains(
+                r#"stunner_scaler_pods_draining{scaledobject="stunner/gw",source="direct"} 1"#
+            ),
+            "{body}"
+        );
+        for path in ["healthz", "readyz"] {
+            assert_eq!(
+                reqwest::get(format!("http://{http}/{path}"))
+                    .await
+                    .unwrap()
+                    .status(),
+                200
+            );
+        }
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn unreachable_pod_is_unavailable_never_zero() {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let (_a, a_addr) = fake_pod(5, "READY").await;
+        // A port nobody listens on.
+        let dead = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let (_app, grpc, _) = start_scaler(deps(&[a_addr, dead]), Duration::from_millis(100)).await;
+        let mut c = client(grpc).await;
+        let r = so_ref(
+            "gw",
+            &[
+                ("source", "direct"),
+                ("targetAllocationsPerPod", "10"),
+                ("timeout", "500"),
+            ],
+        );
+        let err = desired(&mut c, &r).await.unwrap_err();
+        assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+        assert!(
+            err.message().contains(&dead.to_string()),
+            "names the pod: {}",
+            err.message()
+        );
+        let err = c.is_active(r.clone()).await.unwrap_err();
+        assert_eq!(err.code(), Code::Unavailable);
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn bad_metadata_is_invalid_argument_naming_the_key() {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let (_app, grpc, _) = start_scaler(SourceDeps::default(), Duration::from_secs(1)).await;
+        let mut c = client(grpc).await;
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (
+                &[("source", "direct"), ("gateway", "gw")],
+                "targetAllocationsPerPod",
+            ),
+            (
+                &[("source", "direct"), ("targetAllocationsPerPod", "ten")],
+                "targetAllocationsPerPod",
+            ),
+            (
+                &[("source", "snmp"), ("targetAllocationsPerPod", "1")],
+                "source",
+            ),
+            (
+                &[
+                    ("serverAddress", "http://p:9090"),
+                    ("targetAllocationsPerPod", "1"),
+                ],
+                "gateway",
+            ),
+            (
+                &[
+                    ("gateway", "gw"),
+                    ("targetAllocationsPerPod", "1"),
+                    ("scaleInStep", "x"),
+                ],
+                "scaleInStep",
+            ),
+            (
+                &[
+                    ("gateway", "gw"),
+                    ("targetAllocationsPerPod", "1"),
+                    ("drainSteering", "maybe"),
+                ],
+                "drainSteering",
+            ),
+        ];
+        for (md, key) in cases {
+            let r = so_ref("bad", md);
+            for status in [
+                c.get_metric_spec(r.clone()).await.unwrap_err(),
+                c.get_metrics(metrics_req(&r)).await.unwrap_err(),
+                c.is_active(r.clone()).await.unwrap_err(),
+            ] {
+                assert_eq!(status.code(), Code::InvalidArgument, "{md:?}");
+                assert!(
+                    status.message().contains(key),
+                    "{md:?}: {}",
+                    status.message()
+                );
+            }
+        }
+        // Direct source without Kubernetes and without static endpoints: a backend problem.
+        let r = so_ref(
+            "nokube",
+            &[
+                ("source", "direct"),
+                ("gateway", "gw"),
+                ("targetAllocationsPerPod", "1"),
+            ],
+        );
+        assert_eq!(
+            c.get_metric_spec(r).await.unwrap_err().code(),
+            Code::Unavailable
+        );
+        // A request without scaledObjectRef.
+        let err = c
+            .get_metrics(proto::keda::GetMetricsRequest {
+                scaled_object_ref: None,
+                metric_name: String::new(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert!(err.message().contains("scaledObjectRef"));
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn grpc_health_reports_serving() {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let (_app, grpc, _) = start_scaler(SourceDeps::default(), Duration::from_secs(1)).await;
+        let channel = tonic::transport::Channel::from_shared(format!("http://{grpc}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+        let resp = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: "externalscaler.ExternalScaler".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            resp.status(),
+            tonic_health::pb::health_check_response::ServingStatus::Serving
+        );
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn endpoints_file_reread_and_steering_without_kubernetes() {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let (_a, a_addr) = fake_pod(3, "READY").await;
+        let (_b, b_addr) = fake_pod(14, "READY").await;
+        let (_c, c_addr) = fake_pod(2, "READY").await;
+        let file = std::env::temp_dir().join(format!("h-scaler-endpoints-{}", std::process::id()));
+        std::fs::write(
+            &file,
+            format!("# replicas\n{a_addr}\n{b_addr}  # busy\n{c_addr}\n"),
+        )
+        .unwrap();
+        let deps = SourceDeps {
+            static_endpoints_file: Some(file.clone()),
+            ..Default::default()
+        };
+        let interval = Duration::from_millis(200);
+        let (_app, grpc, http) = start_scaler(deps, interval).await;
+        let mut c = client(grpc).await;
+        let r = so_ref(
+            "demo",
+            &[
+                ("source", "direct"),
+                ("targetAllocationsPerPod", "10"),
+                ("drainSteering", "true"),
+            ],
+        );
+
+        // 19 allocations on 3 endpoints: scale in to 2; the costs are published on /steering.
+        assert_eq!(desired(&mut c, &r).await.unwrap(), 2);
+        let book: serde_json::Value = reqwest::get(format!("http://{http}/steering"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let rec = &book["stunner/demo"];
+        assert_eq!(rec["desired"], 2);
+        assert!(rec["decidedAt"].as_u64().unwrap() > 1_600_000_000);
+        assert_eq!(rec["costs"][a_addr.to_string()], 3);
+        assert_eq!(rec["costs"][b_addr.to_string()], 14);
+        assert_eq!(rec["costs"][c_addr.to_string()], 2);
+
+        // The driver removes the cheapest endpoint; the file is re-read on the next refresh.
+        std::fs::write(&file, format!("{a_addr}\n{b_addr}\n")).unwrap();
+        tokio::time::sleep(interval).await;
+        assert_eq!(desired(&mut c, &r).await.unwrap(), 2);
+        // A listed endpoint that does not answer is an error, never 0.
+        let dead = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        std::fs::write(&file, format!("{a_addr}\n{b_addr}\n{dead}\n")).unwrap();
+        tokio::time::sleep(interval).await;
+        assert_eq!(
+            desired(&mut c, &r).await.unwrap_err().code(),
+            Code::Unavailable
+        );
+        std::fs::remove_file(file).unwrap();
+    })
+    .await
+    .expect("test timed out");
+}

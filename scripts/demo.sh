@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The local autoscaling demo: builds stunnerd, the KEDA scaler and the load generator (release), then
+# runs a fleet of stunnerd processes on loopback that the scaler grows and shrinks under a ramp of
+# TURN calls, first with our policy (drain steering + graceful drain), then with a naive one.
+# Extra arguments go to `loadtest demo` (e.g. --short, --no-compare, --peak-calls 600).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --locked -p stunnerd -p scaler -p loadtest --bins
+exec target/release/loadtest demo "$@"

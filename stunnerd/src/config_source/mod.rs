@@ -1,0 +1,202 @@
+//! Where stunnerd's config comes from (DESIGN §3.2): a file (path or `file://`), or the operator's
+//! Config Discovery Service (`http(s)://host:port`, `ws(s)://host:port`).
+//!
+//! ```text
+//!  file ──poll 1 s──┐                                   ┌─ invalid: warn with field path, skip
+//!                   ├─▶ parse ─▶ deleted marker? skip ─▶ validate ─▶ changed? ─▶ mpsc ─▶ dataplane
+//!  CDS ──WebSocket──┘   (env expanded)                                (== last delivered? skip)
+//! ```
+//!
+//! [`load`] fetches one validated config; [`watch`] streams validated configs, each different from
+//! the previous one, until the receiver is dropped. An invalid config never reaches the receiver,
+//! so the previous one stays in force.
+
+mod cds;
+pub use cds::CdsServer;
+mod file;
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use proto::config::{ConfigError, StunnerConfig};
+use tokio::sync::mpsc;
+
+/// Why a config could not be obtained.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The origin string is not a path, `file://`, `http(s)://` or `ws(s)://` URL.
+    #[error("invalid config origin {origin:?}: {reason}")]
+    InvalidOrigin {
+        /// The origin as given.
+        origin: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A CDS origin needs the dataplane identity `namespace/name` (`--id` or
+    /// `STUNNER_NAMESPACE`/`STUNNER_NAME`).
+    #[error("a CDS config origin needs the dataplane id as <namespace>/<name>, got {0:?}")]
+    MissingId(String),
+    /// Reading the file or talking to the server failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The CDS server answered something other than a config.
+    #[error("config discovery server: {0}")]
+    Server(String),
+    /// The config was obtained but is invalid.
+    #[error("invalid config: {0}")]
+    Config(#[from] ConfigError),
+}
+
+/// Result alias of this module.
+pub type Result<T, E = SourceError> = std::result::Result<T, E>;
+
+/// Identity and timing of a config source.
+#[derive(Debug, Clone)]
+pub struct SourceOptions {
+    /// Dataplane id `namespace/name`, required for CDS origins.
+    pub id: Option<String>,
+    /// Node name sent to the CDS server (`?node=`), from `STUNNER_NODENAME`.
+    pub node: Option<String>,
+    /// File poll period (content compared each time).
+    pub poll_interval: Duration,
+    /// CDS WebSocket ping period.
+    pub ping_interval: Duration,
+    /// CDS read deadline: with no frame (pongs included) for this long the connection is dropped.
+    pub read_timeout: Duration,
+    /// First reconnect delay; doubles per failed attempt up to `retry_max`, reset once connected.
+    pub retry_initial: Duration,
+    /// Largest reconnect delay.
+    pub retry_max: Duration,
+}
+
+impl Default for SourceOptions {
+    fn default() -> Self {
+        Self {
+            id: None,
+            node: None,
+            poll_interval: Duration::from_secs(1),
+            ping_interval: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(8),
+            retry_initial: Duration::from_secs(1),
+            retry_max: Duration::from_secs(10),
+        }
+    }
+}
+
+impl SourceOptions {
+    /// Defaults with the dataplane identity set; empty strings count as unset.
+    pub fn from_identity(id: Option<String>, node: Option<String>) -> Self {
+        let keep = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
+        Self {
+            id: keep(id),
+            node: keep(node),
+            ..Self::default()
+        }
+    }
+}
+
+/// A parsed config origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A local file, watched by polling.
+    File(PathBuf),
+    /// A CDS server.
+    Cds(CdsServer),
+}
+
+impl Origin {
+    /// Parses `path`, `file://path`, `http(s)://host[:port]` or `ws(s)://host[:port]`.
+    pub fn parse(origin: &str) -> Result<Self> {
+        let invalid = |reason: &str| SourceError::InvalidOrigin {
+            origin: origin.into(),
+            reason: reason.into(),
+        };
+        let trimmed = origin.trim();
+        if trimmed.is_empty() {
+            return Err(invalid("empty"));
+        }
+        if let Some(path) = trimmed.strip_prefix("file://") {
+            return Ok(Self::File(PathBuf::from(path)));
+        }
+        match trimmed.split_once("://") {
+            Some(_) => CdsServer::parse(trimmed)
+                .map(Self::Cds)
+                .map_err(|r| invalid(&r)),
+            None => Ok(Self::File(PathBuf::from(trimmed))),
+        }
+    }
+}
+
+/// Fetches one config from `origin` and validates it. A deleted-config marker from CDS is an
+/// error here (there is nothing to run).
+pub async fn load(origin: &str, opts: &SourceOptions) -> Result<StunnerConfig> {
+    let text = match Origin::parse(origin)? {
+        Origin::File(path) => file::read(&path).await?,
+        Origin::Cds(server) => server.fetch(opts).await?,
+    };
+    let mut config = StunnerConfig::parse(&text)?;
+    if config.is_deleted() {
+        return Err(SourceError::Server(format!(
+            "config {:?} has been deleted",
+            config.admin.name
+        )));
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+/// Streams validated, changed configs from `origin` until the receiver is dropped. Must be called
+/// inside a tokio runtime; the origin and (for CDS) the id are checked at once.
+pub fn watch(origin: &str, opts: SourceOptions) -> Result<mpsc::Receiver<StunnerConfig>> {
+    let (tx, rx) = mpsc::channel(4);
+    match Origin::parse(origin)? {
+        Origin::File(path) => {
+            tokio::spawn(file::watch(path, opts, tx));
+        }
+        Origin::Cds(server) => {
+            let url = server.watch_url(&opts)?;
+            tokio::spawn(cds::watch(url, opts, tx));
+        }
+    }
+    Ok(rx)
+}
+
+/// Remembers the last delivered config and turns received text into the next config to deliver:
+/// parse, skip deleted markers, validate (warn and skip when invalid), skip when unchanged.
+#[derive(Default)]
+struct Gate {
+    last: Option<StunnerConfig>,
+}
+
+impl Gate {
+    fn admit(&mut self, text: &str, origin: &str) -> Option<StunnerConfig> {
+        let mut config = match StunnerConfig::parse(text) {
+            Ok(c) => c,
+            Err(error) => {
+                tracing::warn!(%origin, %error, "ignoring unparsable config; the previous config stays in force");
+                return None;
+            }
+        };
+        if config.is_deleted() {
+            tracing::info!(%origin, name = %config.admin.name, "ignoring deleted-config notice");
+            return None;
+        }
+        if let Err(error) = config.validate() {
+            tracing::warn!(%origin, %error, "rejecting invalid config; the previous config stays in force");
+            return None;
+        }
+        if self.last.as_ref() == Some(&config) {
+            tracing::debug!(%origin, "config unchanged");
+            return None;
+        }
+        self.last = Some(config.clone());
+        Some(config)
+    }
+}

@@ -1,0 +1,314 @@
+//! The tokio driver's control plane: turns `proto::config` configs into listener sockets, per-worker
+//! engine settings and peer filters, applies config changes live (unchanged listeners keep their
+//! allocations, a changed listener restarts alone), and re-resolves STRICT_DNS cluster names.
+//!
+//! ```text
+//!   config ──apply()──▶ Dataplane ──Command──▶ worker 0 … worker N-1 (worker.rs)
+//!                          │  binds SO_REUSEPORT groups, socket i → worker i % N
+//!                          └─ DNS refresh ──SetFilter──▶ workers
+//! ```
+
+mod reserve;
+mod sockets;
+mod tcp;
+mod udp;
+mod worker;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use proto::config::{AuthType, Endpoint, ListenerConfig, ListenerProtocol, StunnerConfig};
+
+use crate::engine::{Auth, EngineConfig, ListenerId, ListenerSpec, PeerFilter, Shared};
+use crate::metrics::StatsHub;
+use worker::{Command, ListenerSockets, RelayIp, WorkerHandle};
+
+/// Driver settings from the command line.
+#[derive(Debug, Clone)]
+pub struct DriverOptions {
+    /// Worker threads (engine shards).
+    pub threads: usize,
+    /// SO_REUSEPORT sockets per UDP listener (spread over the workers).
+    pub udp_sockets: usize,
+    /// SO_RCVBUF/SO_SNDBUF of listener and relay sockets (bytes, 0 = kernel default).
+    pub socket_buffer: usize,
+    /// STUNNER_ADDR: relay address for listeners bound to a wildcard address.
+    pub stunner_addr: Option<IpAddr>,
+    /// SOFTWARE attribute of responses.
+    pub software: String,
+    /// Default allocation lifetime.
+    pub default_lifetime: std::time::Duration,
+    /// Longest allocation lifetime.
+    pub max_lifetime: std::time::Duration,
+}
+
+/// Why (part of) a config could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The auth section lacks a credential.
+    #[error("auth.credentials.{0}: required for this auth type")]
+    MissingCredential(&'static str),
+    /// A listener could not be started; the rest of the config is in force.
+    #[error("listener {name}: {reason}")]
+    Listener {
+        /// Listener name.
+        name: String,
+        /// What failed.
+        reason: String,
+    },
+}
+
+#[derive(Debug)]
+struct Running {
+    id: ListenerId,
+    cfg: ListenerConfig,
+}
+
+/// The running dataplane: workers plus the listeners of the config in force.
+#[derive(Debug)]
+pub struct Dataplane {
+    opts: DriverOptions,
+    hub: Arc<StatsHub>,
+    workers: Vec<WorkerHandle>,
+    running: BTreeMap<String, Running>,
+    next_id: u32,
+    dns: HashMap<String, Vec<IpAddr>>,
+    config: Option<StunnerConfig>,
+}
+
+impl Dataplane {
+    /// Starts the worker threads (with no listeners yet).
+    pub fn start(
+        opts: DriverOptions,
+        shared: Arc<Shared>,
+        hub: Arc<StatsHub>,
+    ) -> std::io::Result<Self> {
+        let threads = opts.threads.max(1);
+        let cfg = Arc::new(EngineConfig::default());
+        let reservations = Arc::new(reserve::Reservations::default());
+        let workers = (0..threads)
+            .map(|i| {
+                let (cfg, shared, res) = (cfg.clone(), shared.clone(), reservations.clone());
+                worker::spawn(i, cfg, shared, opts.socket_buffer, res)
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        Ok(Self {
+            opts,
+            hub,
+            workers,
+            running: BTreeMap::new(),
+            next_id: 1,
+            dns: HashMap::new(),
+            config: None,
+        })
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> Option<&StunnerConfig> {
+        self.config.as_ref()
+    }
+
+    fn broadcast(&self, cmd: impl Fn(usize) -> Command) {
+        for (i, w) in self.workers.iter().enumerate() {
+            let _ = w.tx.send(cmd(i));
+        }
+    }
+
+    /// Applies a validated config. Auth errors reject the whole config (the previous one stays);
+    /// a listener that fails to start is reported while the rest is applied.
+    pub async fn apply(&mut self, cfg: StunnerConfig) -> Result<(), Vec<ApplyError>> {
+        let engine = Arc::new(self.engine_config(&cfg).map_err(|e| vec![e])?);
+        self.broadcast(|_| Command::Config(engine.clone()));
+        self.resolve(&cfg).await;
+        let stale: Vec<String> = self
+            .running
+            .iter()
+            .filter(|(name, r)| cfg.listener(name).is_none_or(|l| r.cfg.requires_restart(l)))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in stale {
+            if let Some(r) = self.running.remove(&name) {
+                tracing::info!(listener = %name, "stopping listener");
+                self.broadcast(|_| Command::RemoveListener(r.id));
+            }
+        }
+        let mut errors = Vec::new();
+        for l in &cfg.listeners {
+            match self.running.get_mut(&l.name) {
+                Some(r) => {
+                    r.cfg = l.clone();
+                    let id = r.id;
+                    self.broadcast(|w| Command::SetFilter(id, self.filter(&cfg, l, w)));
+                }
+                None => {
+                    if let Err(reason) = self.start_listener(&cfg, l) {
+                        errors.push(ApplyError::Listener {
+                            name: l.name.clone(),
+                            reason,
+                        });
+                    }
+                }
+            }
+        }
+        self.config = Some(cfg);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    fn engine_config(&self, cfg: &StunnerConfig) -> Result<EngineConfig, ApplyError> {
+        let realm = cfg.auth.realm.clone();
+        let cred = |k: &'static str| {
+            cfg.auth
+                .credential(k)
+                .ok_or(ApplyError::MissingCredential(k))
+        };
+        let auth = match cfg.auth.auth_type {
+            AuthType::None => Auth::None,
+            AuthType::Static => Auth::new_static(cred("username")?, cred("password")?, &realm),
+            AuthType::Ephemeral => Auth::Ephemeral {
+                secret: cred("secret")?.as_bytes().to_vec(),
+            },
+        };
+        Ok(EngineConfig {
+            auth,
+            realm,
+            user_quota: cfg.admin.user_quota,
+            software: self.opts.software.clone(),
+            default_lifetime: self.opts.default_lifetime,
+            max_lifetime: self.opts.max_lifetime,
+            ..EngineConfig::default()
+        })
+    }
+
+    fn start_listener(&mut self, cfg: &StunnerConfig, l: &ListenerConfig) -> Result<(), String> {
+        let ip = l
+            .ip()
+            .ok_or_else(|| format!("invalid address {:?}", l.address))?;
+        let addr = SocketAddr::new(ip, l.port);
+        let n = self.workers.len();
+        let mut per_worker: Vec<ListenerSockets> = match l.protocol {
+            ListenerProtocol::TurnUdp => {
+                let socks =
+                    sockets::udp_group(addr, self.opts.udp_sockets.max(1), self.opts.socket_buffer)
+                        .map_err(|e| format!("cannot bind UDP {addr}: {e}"))?;
+                let mut split: Vec<Vec<_>> = (0..n).map(|_| Vec::new()).collect();
+                for (i, s) in socks.into_iter().enumerate() {
+                    split[i % n].push(s);
+                }
+                split.into_iter().map(ListenerSockets::Udp).collect()
+            }
+            ListenerProtocol::TurnTcp => sockets::tcp_group(addr, n)
+                .map_err(|e| format!("cannot bind TCP {addr}: {e}"))?
+                .into_iter()
+                .map(|s| ListenerSockets::Tcp(vec![s]))
+                .collect(),
+            other => {
+                return Err(format!(
+                    "protocol {} is not supported by this build",
+                    other.as_str()
+                ));
+            }
+        };
+        let relay_ip = match (ip.is_unspecified(), self.opts.stunner_addr) {
+            (false, _) => RelayIp::Fixed(ip),
+            (true, Some(pod)) => RelayIp::Fixed(pod),
+            (true, None) => RelayIp::Auto,
+        };
+        let id = ListenerId(self.next_id);
+        self.next_id += 1;
+        for (w, handle) in self.workers.iter().enumerate().rev() {
+            let spec = ListenerSpec {
+                name: l.name.as_str().into(),
+                stream: l.protocol == ListenerProtocol::TurnTcp,
+                filter: self.filter(cfg, l, w),
+                stats: self.hub.listener(w, &l.name),
+            };
+            let sockets = per_worker.pop().unwrap_or(ListenerSockets::Udp(Vec::new()));
+            let _ = handle.tx.send(Command::AddListener {
+                id,
+                spec,
+                sockets,
+                relay_ip,
+            });
+        }
+        tracing::info!(listener = %l.name, protocol = l.protocol.as_str(), %addr, "listener started");
+        self.running
+            .insert(l.name.clone(), Running { id, cfg: l.clone() });
+        Ok(())
+    }
+
+    /// The peer filter of listener `l` for worker `w` (with that worker's cluster counters).
+    fn filter(&self, cfg: &StunnerConfig, l: &ListenerConfig, w: usize) -> PeerFilter {
+        let mut f = PeerFilter::deny_all();
+        for c in cfg.routed_clusters(l) {
+            let eps = c
+                .parsed_endpoints()
+                .unwrap_or_default()
+                .into_iter()
+                .flat_map(|e| match e.dns_name() {
+                    Some(name) => {
+                        let ips = self.dns.get(name).cloned().unwrap_or_default();
+                        ips.into_iter()
+                            .map(|ip| Endpoint::from_ip(ip, e.ports))
+                            .collect()
+                    }
+                    None => vec![e],
+                });
+            f.add_cluster(eps.collect::<Vec<_>>(), self.hub.cluster(w, &c.name));
+        }
+        f
+    }
+
+    /// Resolves the STRICT_DNS names of `cfg`; true when an answer changed. A failed lookup keeps
+    /// the previous answer.
+    async fn resolve(&mut self, cfg: &StunnerConfig) -> bool {
+        let names: Vec<String> = cfg
+            .clusters
+            .iter()
+            .flat_map(|c| c.parsed_endpoints().unwrap_or_default())
+            .filter_map(|e| e.dns_name().map(str::to_owned))
+            .collect();
+        let mut changed = false;
+        for name in names {
+            let lookup = tokio::net::lookup_host((name.as_str(), 0)).await;
+            match lookup {
+                Ok(addrs) => {
+                    let mut ips: Vec<IpAddr> = addrs.map(|a| a.ip()).collect();
+                    ips.sort();
+                    ips.dedup();
+                    if self.dns.get(&name) != Some(&ips) {
+                        tracing::info!(%name, ?ips, "cluster endpoint resolved");
+                        self.dns.insert(name.clone(), ips);
+                        changed = true;
+                    }
+                }
+                Err(error) => tracing::warn!(%name, %error, "cannot resolve cluster endpoint"),
+            }
+        }
+        changed
+    }
+
+    /// Closes every allocation on every worker.
+    pub fn close_all(&self) {
+        self.broadcast(|_| Command::CloseAll);
+    }
+
+    /// Re-resolves STRICT_DNS names and pushes new filters when an answer changed.
+    pub async fn refresh_dns(&mut self) {
+        let Some(cfg) = self.config.take() else {
+            return;
+        };
+        if self.resolve(&cfg).await {
+            for (name, r) in &self.running {
+                if let Some(l) = cfg.listener(name) {
+                    self.broadcast(|w| Command::SetFilter(r.id, self.filter(&cfg, l, w)));
+                }
+            }
+        }
+        self.config = Some(cfg);
+    }
+}

@@ -1,0 +1,273 @@
+//! The daemon's run loop: load or watch the config, apply it, serve health and metrics, and handle
+//! SIGTERM/SIGINT with the graceful drain of DESIGN §4.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use proto::config::StunnerConfig;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+
+use crate::admin::AdminOptions;
+use crate::config_source::{self, SourceError, SourceOptions};
+use crate::control::Control;
+use crate::driver::{Dataplane, DriverOptions};
+use crate::engine::Shared;
+use crate::metrics::{Metrics, StatsHub};
+use crate::servers::HttpServers;
+
+/// How often STRICT_DNS names are re-resolved.
+const DNS_REFRESH: Duration = Duration::from_secs(5);
+/// How often a drain checks whether it is done.
+const DRAIN_POLL: Duration = Duration::from_millis(100);
+
+/// Applies a log level given in upstream syntax (`all:INFO`).
+pub type LogLevelSetter = Box<dyn Fn(&str) + Send + Sync>;
+
+/// Daemon settings (the command line of `main.rs`).
+pub struct Options {
+    /// Config origin: file path, `file://`, or a CDS URL. None: wait for nothing, stay not ready.
+    pub config: Option<String>,
+    /// Watch the origin and apply changes live.
+    pub watch: bool,
+    /// Dataplane id `namespace/name` (CDS).
+    pub id: Option<String>,
+    /// Node name (CDS).
+    pub node: Option<String>,
+    /// Worker threads.
+    pub threads: usize,
+    /// SO_REUSEPORT sockets per UDP listener.
+    pub udp_thread_num: usize,
+    /// Socket buffer size in bytes.
+    pub socket_buffer: usize,
+    /// STUNNER_ADDR (pod IP).
+    pub stunner_addr: Option<IpAddr>,
+    /// Drain deadline after SIGTERM.
+    pub drain_timeout: Duration,
+    /// Default allocation lifetime (RFC 8656: 600 s).
+    pub default_lifetime: Duration,
+    /// Longest allocation lifetime (3600 s).
+    pub max_lifetime: Duration,
+    /// Fail readiness while draining.
+    pub drain_fail_readiness: bool,
+    /// Bearer token for the admin endpoints.
+    pub admin_token: Option<String>,
+    /// Called with the config's `admin.loglevel` when it changes (unless the log level is pinned).
+    pub set_log_level: Option<LogLevelSetter>,
+}
+
+/// Why the daemon stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The configuration is unusable (exit code 64).
+    #[error("bad configuration: {0}")]
+    Config(String),
+    /// Anything else.
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// Runs the daemon until a signal-initiated drain completes.
+pub async fn run(opts: Options) -> Result<(), RunError> {
+    let unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let shared = Arc::new(Shared::new(Instant::now(), unix, rand::random()));
+    let threads = opts.threads.max(1);
+    let hub = Arc::new(StatsHub::new(threads));
+    let control = Arc::new(Control::new(
+        shared.clone(),
+        opts.drain_timeout,
+        opts.drain_fail_readiness,
+    ));
+    let registry = Arc::new(Metrics::registry(
+        shared.clone(),
+        hub.clone(),
+        control.draining_flag(),
+    ));
+    let driver = DriverOptions {
+        threads,
+        udp_sockets: if opts.udp_thread_num == 0 {
+            threads
+        } else {
+            opts.udp_thread_num
+        },
+        socket_buffer: opts.socket_buffer,
+        stunner_addr: opts.stunner_addr,
+        software: format!("stunnerd-rs/{}", env!("CARGO_PKG_VERSION")),
+        default_lifetime: opts.default_lifetime,
+        max_lifetime: opts.max_lifetime,
+    };
+    let dataplane = Dataplane::start(driver, shared.clone(), hub).map_err(anyhow::Error::from)?;
+    let admin_opts = AdminOptions {
+        admin_token: opts.admin_token.clone(),
+    };
+    let mut servers = HttpServers::new(control.clone(), admin_opts, registry);
+    let configs = config_stream(&opts).await?;
+    if configs.is_none() {
+        let default = SocketAddr::from(([0, 0, 0, 0], proto::config::DEFAULT_HEALTHCHECK_PORT));
+        servers.health_at(Some(default)).await;
+    }
+    let mut lp = Loop {
+        opts,
+        shared,
+        control,
+        dataplane,
+        servers,
+        loglevel: None,
+    };
+    lp.run(configs).await
+}
+
+/// The config channel: a watch, or a one-shot load delivered through a channel.
+async fn config_stream(opts: &Options) -> Result<Option<mpsc::Receiver<StunnerConfig>>, RunError> {
+    let Some(origin) = opts.config.clone() else {
+        tracing::warn!("no config origin (-c/--config or STUNNER_CONFIG_ORIGIN): not ready");
+        return Ok(None);
+    };
+    let source = SourceOptions::from_identity(opts.id.clone(), opts.node.clone());
+    if opts.watch {
+        let rx = config_source::watch(&origin, source).map_err(source_error)?;
+        return Ok(Some(rx));
+    }
+    let cfg = config_source::load(&origin, &source)
+        .await
+        .map_err(source_error)?;
+    let (tx, rx) = mpsc::channel(1);
+    let _ = tx.send(cfg).await;
+    // Keep the sender alive so the loop does not see a closed channel.
+    std::mem::forget(tx);
+    Ok(Some(rx))
+}
+
+fn source_error(e: SourceError) -> RunError {
+    match e {
+        SourceError::Config(_) | SourceError::InvalidOrigin { .. } | SourceError::MissingId(_) => {
+            RunError::Config(e.to_string())
+        }
+        other => RunError::Config(other.to_string()),
+    }
+}
+
+struct Loop {
+    opts: Options,
+    shared: Arc<Shared>,
+    control: Arc<Control>,
+    dataplane: Dataplane,
+    servers: HttpServers,
+    loglevel: Option<String>,
+}
+
+impl Loop {
+    async fn run(
+        &mut self,
+        mut configs: Option<mpsc::Receiver<StunnerConfig>>,
+    ) -> Result<(), RunError> {
+        let mut sigterm = signal(SignalKind::terminate()).map_err(anyhow::Error::from)?;
+        let mut sigint = signal(SignalKind::interrupt()).map_err(anyhow::Error::from)?;
+        let mut dns = tokio::time::interval(DNS_REFRESH);
+        let mut drain_poll = tokio::time::interval(DRAIN_POLL);
+        loop {
+            tokio::select! {
+                cfg = recv(&mut configs) => match cfg {
+                    Some(cfg) => self.apply(cfg).await,
+                    None => configs = None,
+                },
+                _ = sigterm.recv() => if self.signal("SIGTERM") { return Ok(()) },
+                _ = sigint.recv() => if self.signal("SIGINT") { return Ok(()) },
+                _ = drain_poll.tick() => if self.drain_step() { return Ok(()) },
+                _ = dns.tick() => self.dataplane.refresh_dns().await,
+            }
+        }
+    }
+
+    async fn apply(&mut self, cfg: StunnerConfig) {
+        let name = cfg.admin.name.clone();
+        for (listener, cluster) in cfg.dangling_routes() {
+            tracing::warn!(%listener, %cluster, "route to an unknown cluster");
+        }
+        if self.loglevel.as_deref() != Some(cfg.admin.loglevel.as_str()) {
+            if let Some(set) = &self.opts.set_log_level {
+                set(&cfg.admin.loglevel);
+            }
+            self.loglevel = Some(cfg.admin.loglevel.clone());
+        }
+        self.servers.follow(&cfg).await;
+        match self.dataplane.apply(cfg.clone()).await {
+            Ok(()) => {
+                tracing::info!(config = %name, listeners = cfg.listeners.len(), "config applied")
+            }
+            Err(errors) => {
+                for error in &errors {
+                    tracing::error!(%error, "config not fully applied");
+                }
+            }
+        }
+        if let Some(applied) = self.dataplane.config() {
+            self.control.set_config(applied.clone());
+        }
+    }
+
+    /// A termination signal: the first starts (or converts into) an exiting drain, the second
+    /// exits at once. Returns true to exit.
+    fn signal(&mut self, name: &str) -> bool {
+        if self.control.drain().is_some_and(|d| d.exit) {
+            let left = self.shared.active_allocations().max(0) as u64;
+            self.shared.record_dropped(left);
+            tracing::warn!(signal = name, dropped = left, "second signal: exiting now");
+            self.control.set_terminating();
+            return true;
+        }
+        let (d, _) = self.control.begin_drain(None, true);
+        let left = self.shared.active_allocations();
+        tracing::info!(
+            signal = name,
+            allocations = left,
+            deadline_unix = d.deadline_unix,
+            "draining: existing allocations keep relaying, new ones are refused"
+        );
+        false
+    }
+
+    /// Checks a running drain; true to exit.
+    fn drain_step(&mut self) -> bool {
+        let Some(d) = self.control.drain() else {
+            return false;
+        };
+        let left = self.shared.active_allocations().max(0) as u64;
+        if d.exit && left == 0 {
+            tracing::info!("drain complete: no allocations left, exiting");
+            self.control.set_terminating();
+            return true;
+        }
+        if Instant::now() < d.deadline {
+            return false;
+        }
+        if d.exit {
+            self.shared.record_dropped(left);
+            tracing::warn!(
+                dropped = left,
+                "drain deadline reached: exiting, dropping allocations"
+            );
+            self.control.set_terminating();
+            return true;
+        }
+        if left > 0 {
+            self.shared.record_dropped(left);
+            tracing::warn!(
+                dropped = left,
+                "admin drain deadline reached: closing allocations"
+            );
+            self.dataplane.close_all();
+        }
+        false
+    }
+}
+
+async fn recv(rx: &mut Option<mpsc::Receiver<StunnerConfig>>) -> Option<StunnerConfig> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
