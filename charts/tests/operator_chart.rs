@@ -252,3 +252,46 @@ fn crds_ship_with_the_chart() {
         assert!(crds.contains(&name), "missing CRD {name} in {crds:?}");
     }
 }
+
+/// Every field of `value` is declared by `schema` (recursively), so a real API server would keep it
+/// instead of pruning it silently. Returns the undeclared paths.
+fn undeclared_fields(value: &Value, schema: &Value, path: &str) -> Vec<String> {
+    let (Some(map), Some(props)) = (value.as_mapping(), schema["properties"].as_mapping()) else {
+        return Vec::new();
+    };
+    let mut missing = Vec::new();
+    for (k, v) in map {
+        let key = k.as_str().unwrap_or_default();
+        let sub = format!("{path}.{key}");
+        match props.get(Value::from(key)) {
+            Some(s) if s["x-kubernetes-preserve-unknown-fields"].as_bool() == Some(true) => {}
+            Some(s) => missing.extend(undeclared_fields(v, s, &sub)),
+            None => missing.push(sub),
+        }
+    }
+    missing
+}
+
+#[test]
+fn default_gatewayconfig_and_dataplane_match_the_generated_crds() {
+    let docs = template(CHART, &["--include-crds"]).expect("render");
+    for kind in ["GatewayConfig", "Dataplane"] {
+        let crd = of_kind(&docs, "CustomResourceDefinition")
+            .into_iter()
+            .find(|c| c["spec"]["names"]["kind"].as_str() == Some(kind))
+            .unwrap_or_else(|| panic!("no CRD for {kind}"));
+        let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        assert!(
+            schema["properties"]
+                .as_mapping()
+                .is_some_and(|p| p.len() > 3),
+            "{kind} CRD has no spec schema"
+        );
+        let obj = of_kind(&docs, kind)[0];
+        let missing = undeclared_fields(&obj["spec"], schema, "spec");
+        assert!(
+            missing.is_empty(),
+            "{kind} fields not in the CRD schema: {missing:?}"
+        );
+    }
+}

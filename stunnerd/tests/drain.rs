@@ -39,10 +39,26 @@ async fn sigterm_drains_live_allocations_then_exits() {
             ping(&relay, peer, 3).await;
             clients.push((c, relay));
         }
+        let t0 = Instant::now();
         sd.signal("TERM");
         tokio::time::sleep(Duration::from_millis(300)).await;
         let (_, status) = http("GET", sd.ports.health, "/status", &[]);
         assert!(status.contains("\"state\":\"DRAINING\""), "{status}");
+        // The drain timeline (`cargo test -p stunnerd --test drain -- --nocapture` prints it).
+        let timeline = |sd: &Stunnerd, what: &str| {
+            let (_, st) = http("GET", sd.ports.health, "/status", &[]);
+            let left = st
+                .split("\"allocationCount\":")
+                .nth(1)
+                .and_then(|r| r.split([',', '}']).next());
+            println!(
+                "drain t={:>5}ms  allocations left={}  relayed packets={}  {what}",
+                t0.elapsed().as_millis(),
+                left.unwrap_or("?"),
+                sd.metric("stunner_cluster_packets_total", ""),
+            );
+        };
+        timeline(&sd, "SIGTERM sent, state DRAINING");
         assert!(
             status.contains("\"allocationCount\":3") && status.contains("drainDeadline"),
             "{status}"
@@ -68,6 +84,7 @@ async fn sigterm_drains_live_allocations_then_exits() {
         let mut last_release = Instant::now();
         while let Some((c, relay)) = clients.pop() {
             assert_eq!(ping(&relay, peer, 30).await, 30, "zero loss while draining");
+            timeline(&sd, "30/30 echoes back (0% loss), releasing one allocation");
             relay.close().await.expect("release");
             c.close().await.expect("close");
             last_release = Instant::now();
@@ -84,6 +101,11 @@ async fn sigterm_drains_live_allocations_then_exits() {
             .expect("join")
             .expect("exited");
         assert_eq!(code, 0);
+        println!(
+            "drain t={:>5}ms  process exited with code 0, {} ms after the last release",
+            at.duration_since(t0).as_millis(),
+            at.duration_since(last_release).as_millis()
+        );
         assert!(
             at.duration_since(last_release) < Duration::from_secs(1),
             "exit within 1 s of the last release"

@@ -8,9 +8,11 @@
 //!                          └─ DNS refresh ──SetFilter──▶ workers
 //! ```
 
+mod dtls;
 mod reserve;
 mod sockets;
 mod tcp;
+mod tls;
 mod udp;
 mod worker;
 
@@ -206,11 +208,22 @@ impl Dataplane {
                 .into_iter()
                 .map(|s| ListenerSockets::Tcp(vec![s]))
                 .collect(),
-            other => {
-                return Err(format!(
-                    "protocol {} is not supported by this build",
-                    other.as_str()
-                ));
+            ListenerProtocol::TurnTls => {
+                // Certificate first: a broken cert/key must not leave a bound port behind.
+                let acceptor = tls::acceptor(l)?;
+                sockets::tcp_group(addr, n)
+                    .map_err(|e| format!("cannot bind TCP {addr}: {e}"))?
+                    .into_iter()
+                    .map(|s| ListenerSockets::Tls(vec![s], acceptor.clone()))
+                    .collect()
+            }
+            ListenerProtocol::TurnDtls => {
+                // The socket is bound by the serving worker (a failure is logged there).
+                let cfg = dtls::config(l)?;
+                // One worker serves every association of the listener.
+                let mut v: Vec<_> = (1..n).map(|_| ListenerSockets::Udp(Vec::new())).collect();
+                v.insert(0, ListenerSockets::Dtls(addr, Box::new(cfg)));
+                v
             }
         };
         let relay_ip = match (ip.is_unspecified(), self.opts.stunner_addr) {
@@ -223,7 +236,10 @@ impl Dataplane {
         for (w, handle) in self.workers.iter().enumerate().rev() {
             let spec = ListenerSpec {
                 name: l.name.as_str().into(),
-                stream: l.protocol == ListenerProtocol::TurnTcp,
+                stream: matches!(
+                    l.protocol,
+                    ListenerProtocol::TurnTcp | ListenerProtocol::TurnTls
+                ),
                 filter: self.filter(cfg, l, w),
                 stats: self.hub.listener(w, &l.name),
             };

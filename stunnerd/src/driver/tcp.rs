@@ -1,7 +1,8 @@
 //! TURN-TCP: accept loops (one SO_REUSEPORT socket per worker) and one task per connection that cuts
 //! the byte stream into STUN messages and ChannelData frames (`stream_frame_len`) and feeds them to
 //! the engine. A connection carries at most one allocation; closing the connection releases it.
-//! Broken framing closes the connection (it cannot be resynchronised).
+//! Broken framing closes the connection (it cannot be resynchronised). TURN-TLS listeners run the
+//! same path behind a TLS handshake (`tls.rs`).
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -9,41 +10,73 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use proto::turn::stream_frame_len;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 use tokio::task::AbortHandle;
 
+use super::tls::{self, TlsAcceptor};
 use super::worker::{ClientSink, RelayIp, Worker};
 use crate::engine::{Action, DropReason, ListenerId, ListenerStats};
 
 /// Receive buffer of a connection: room for two maximum-size frames.
 const CONN_BUF: usize = 2 * (65_535 + 24);
 
-/// The write side of a client connection, shared by its connection task and its relay task.
-#[derive(Debug)]
+/// The write side of a client connection (plain TCP, TLS or DTLS), shared by its connection task
+/// and its relay task.
 pub(crate) struct TcpSink {
-    wr: Mutex<OwnedWriteHalf>,
+    wr: Writer,
     stats: Arc<ListenerStats>,
 }
 
+/// How frames reach a connection-oriented client.
+enum Writer {
+    /// A byte stream (TCP or TLS): whole frames, never interleaved.
+    Stream(Mutex<Box<dyn AsyncWrite + Unpin>>),
+    /// A DTLS association: one frame per record.
+    Dtls(Arc<dtls::conn::DTLSConn>),
+}
+
+impl std::fmt::Debug for TcpSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpSink").finish_non_exhaustive()
+    }
+}
+
 impl TcpSink {
-    /// Writes one whole frame (frames from different tasks never interleave).
+    /// Writes one whole frame (frames from different tasks never interleave) and flushes it (a
+    /// no-op on plain TCP; pushes the TLS record out).
     pub(crate) async fn send(&self, frame: &[u8]) {
-        if self.wr.lock().await.write_all(frame).await.is_err() {
+        let sent = match &self.wr {
+            Writer::Stream(wr) => {
+                let mut wr = wr.lock().await;
+                wr.write_all(frame).await.is_ok() && wr.flush().await.is_ok()
+            }
+            Writer::Dtls(conn) => conn.write(frame, None).await.is_ok(),
+        };
+        if !sent {
             self.stats.drop_packet(DropReason::SendFailed);
+        }
+    }
+
+    /// The sink of a DTLS association.
+    pub(crate) fn dtls(conn: Arc<dtls::conn::DTLSConn>, stats: Arc<ListenerStats>) -> Self {
+        Self {
+            wr: Writer::Dtls(conn),
+            stats,
         }
     }
 }
 
-/// Spawns one accept task per listening socket on the current worker.
+/// Spawns one accept task per listening socket on the current worker; with `tls` every connection
+/// first completes a TLS handshake (TURN-TLS).
 pub(crate) fn spawn_listeners(
     worker: &Rc<Worker>,
     id: ListenerId,
     socks: Vec<std::net::TcpListener>,
     relay_ip: RelayIp,
     stats: Arc<ListenerStats>,
+    tls: Option<TlsAcceptor>,
 ) -> Vec<AbortHandle> {
     socks
         .into_iter()
@@ -53,27 +86,28 @@ pub(crate) fn spawn_listeners(
                 .ok()
         })
         .map(|l| {
-            tokio::task::spawn_local(accept(worker.clone(), id, l, relay_ip, stats.clone()))
-                .abort_handle()
+            let conn = Conn {
+                worker: worker.clone(),
+                id,
+                client: SocketAddr::from(([0, 0, 0, 0], 0)),
+                relay_ip,
+                stats: stats.clone(),
+                tls: tls.clone(),
+            };
+            tokio::task::spawn_local(accept(conn, l)).abort_handle()
         })
         .collect()
 }
 
-async fn accept(
-    worker: Rc<Worker>,
-    id: ListenerId,
-    listener: TcpListener,
-    relay_ip: RelayIp,
-    stats: Arc<ListenerStats>,
-) {
+/// Accepts connections on `listener`; `proto` is cloned into each connection with its client address.
+async fn accept(proto: Conn, listener: TcpListener) {
     // Connection tasks are aborted with the listener, like its allocations.
     let mut conns = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, client)) => {
-                    let conn = Conn { worker: worker.clone(), id, client, relay_ip, stats: stats.clone() };
-                    conns.spawn_local(conn.run(stream));
+                    conns.spawn_local(proto.with_client(client).run(stream));
                 }
                 Err(error) => tracing::debug!(%error, "TCP accept failed"),
             },
@@ -82,24 +116,60 @@ async fn accept(
     }
 }
 
-struct Conn {
-    worker: Rc<Worker>,
-    id: ListenerId,
-    client: SocketAddr,
-    relay_ip: RelayIp,
-    stats: Arc<ListenerStats>,
+/// One client connection of a listener (also used by TURN-DTLS associations).
+pub(super) struct Conn {
+    pub(super) worker: Rc<Worker>,
+    pub(super) id: ListenerId,
+    pub(super) client: SocketAddr,
+    pub(super) relay_ip: RelayIp,
+    pub(super) stats: Arc<ListenerStats>,
+    /// TURN-TLS: the handshake to run before serving.
+    pub(super) tls: Option<TlsAcceptor>,
 }
 
 impl Conn {
+    /// A copy of this (template) connection for `client`.
+    pub(super) fn with_client(&self, client: SocketAddr) -> Self {
+        Self {
+            worker: self.worker.clone(),
+            id: self.id,
+            client,
+            relay_ip: self.relay_ip,
+            stats: self.stats.clone(),
+            tls: self.tls.clone(),
+        }
+    }
+
     async fn run(self, stream: TcpStream) {
         let _ = stream.set_nodelay(true);
         let local_ip = stream.local_addr().map(|a| a.ip()).ok();
-        let (mut rd, wr) = stream.into_split();
+        let _open = OpenConnection::new(&self.stats);
+        match &self.tls {
+            None => {
+                let (rd, wr) = stream.into_split();
+                self.serve(rd, Box::new(wr), local_ip).await;
+            }
+            Some(acceptor) => {
+                let Some(tls) = tls::handshake(acceptor, stream, &self.stats).await else {
+                    return;
+                };
+                let (rd, wr) = tokio::io::split(tls);
+                self.serve(rd, Box::new(wr), local_ip).await;
+            }
+        }
+    }
+
+    /// Cuts the stream into frames and feeds them to the engine until the connection ends.
+    async fn serve(
+        &self,
+        mut rd: impl AsyncRead + Unpin,
+        wr: Box<dyn AsyncWrite + Unpin>,
+        local_ip: Option<std::net::IpAddr>,
+    ) {
         let sink = Rc::new(TcpSink {
-            wr: Mutex::new(wr),
+            wr: Writer::Stream(Mutex::new(wr)),
             stats: self.stats.clone(),
         });
-        let _open = OpenConnection::new(&self.stats);
         let mut buf = vec![0u8; CONN_BUF];
         let mut out = Vec::new();
         let (mut start, mut end) = (0usize, 0usize);
@@ -131,8 +201,17 @@ impl Conn {
             .client_gone(self.id, self.client);
     }
 
+    /// Whether the client holds an allocation on this listener.
+    pub(super) fn has_allocation(&self) -> bool {
+        self.worker
+            .engine
+            .borrow()
+            .allocation_of(self.id, self.client)
+            .is_some()
+    }
+
     /// Handles one frame; true when `out` holds a response to write back.
-    fn frame(
+    pub(super) fn frame(
         &self,
         frame: &[u8],
         local_ip: Option<std::net::IpAddr>,
@@ -167,10 +246,10 @@ impl Conn {
 }
 
 /// Counts a connection as open for as long as it lives (also when its task is aborted).
-struct OpenConnection(Arc<ListenerStats>);
+pub(super) struct OpenConnection(Arc<ListenerStats>);
 
 impl OpenConnection {
-    fn new(stats: &Arc<ListenerStats>) -> Self {
+    pub(super) fn new(stats: &Arc<ListenerStats>) -> Self {
         stats.connections.add(1);
         stats.connections_total.add(1);
         Self(stats.clone())

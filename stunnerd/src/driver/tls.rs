@@ -18,19 +18,32 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::{self, ServerConfig};
 use tokio_rustls::server::TlsStream;
-pub(crate) use tokio_rustls::TlsAcceptor;
 
 use crate::engine::{DropReason, ListenerStats};
 
 /// Longest time a client may take to complete the TLS handshake.
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The TLS acceptor of listener `l`, or why its certificate or key cannot be used.
-pub(crate) fn acceptor(l: &ListenerConfig) -> Result<TlsAcceptor, String> {
-    server_config(l).map(|cfg| TlsAcceptor::from(Arc::new(cfg)))
+/// The TLS side of a TURN-TLS listener: its server config (certificate and key).
+#[derive(Clone)]
+pub(crate) struct TlsAcceptor(tokio_rustls::TlsAcceptor);
+
+impl std::fmt::Debug for TlsAcceptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsAcceptor").finish_non_exhaustive()
+    }
 }
 
-fn server_config(l: &ListenerConfig) -> Result<ServerConfig, String> {
+/// The TLS acceptor of listener `l`, or why its certificate or key cannot be used.
+pub(crate) fn acceptor(l: &ListenerConfig) -> Result<TlsAcceptor, String> {
+    server_config(l).map(|cfg| TlsAcceptor(Arc::new(cfg).into()))
+}
+
+/// The certificate chain and private key of listener `l` (base64 PEM in the config); errors start
+/// with the field at fault (`cert:` / `key:`).
+pub(crate) fn cert_and_key(
+    l: &ListenerConfig,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
     let cert_pem = l.cert_pem().map_err(|e| format!("cert: {e}"))?;
     let key_pem = l.key_pem().map_err(|e| format!("key: {e}"))?;
     let certs = CertificateDer::pem_slice_iter(&cert_pem)
@@ -41,6 +54,11 @@ fn server_config(l: &ListenerConfig) -> Result<ServerConfig, String> {
     }
     let key = PrivateKeyDer::from_pem_slice(&key_pem)
         .map_err(|e| format!("key: not a PEM private key: {e}"))?;
+    Ok((certs, key))
+}
+
+fn server_config(l: &ListenerConfig) -> Result<ServerConfig, String> {
+    let (certs, key) = cert_and_key(l)?;
     // An explicit provider: the process default may be unset or another one (aws-lc-rs).
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     ServerConfig::builder_with_provider(provider)
@@ -58,7 +76,7 @@ pub(crate) async fn handshake(
     stats: &ListenerStats,
 ) -> Option<TlsStream<TcpStream>> {
     let peer = stream.peer_addr().ok();
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.0.accept(stream)).await {
         Ok(Ok(tls)) => Some(tls),
         Ok(Err(error)) => {
             tracing::debug!(?peer, %error, "TLS handshake failed");

@@ -65,6 +65,10 @@ pub(crate) enum ListenerSockets {
     Udp(Vec<std::net::UdpSocket>),
     /// TURN-TCP.
     Tcp(Vec<std::net::TcpListener>),
+    /// TURN-TLS: TCP sockets plus the listener's TLS acceptor.
+    Tls(Vec<std::net::TcpListener>, super::tls::TlsAcceptor),
+    /// TURN-DTLS: the address to serve (bound by the worker) and the DTLS config.
+    Dtls(SocketAddr, Box<super::dtls::DtlsConfig>),
 }
 
 /// How the relay address of an allocation is chosen.
@@ -209,7 +213,13 @@ impl Worker {
                         super::udp::spawn_listeners(self, id, socks, relay_ip, stats)
                     }
                     ListenerSockets::Tcp(socks) => {
-                        super::tcp::spawn_listeners(self, id, socks, relay_ip, stats)
+                        super::tcp::spawn_listeners(self, id, socks, relay_ip, stats, None)
+                    }
+                    ListenerSockets::Tls(socks, tls) => {
+                        super::tcp::spawn_listeners(self, id, socks, relay_ip, stats, Some(tls))
+                    }
+                    ListenerSockets::Dtls(addr, cfg) => {
+                        super::dtls::spawn_listener(self, id, addr, *cfg, relay_ip, stats)
                     }
                 };
                 self.tasks.borrow_mut().insert(id, tasks);

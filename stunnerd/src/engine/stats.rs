@@ -51,16 +51,20 @@ pub enum DropReason {
     Filtered,
     /// The socket refused the packet (send buffer full or an I/O error).
     SendFailed,
+    /// A TLS connection closed before its handshake finished (plaintext or garbage on a TLS port,
+    /// a failed or timed-out handshake).
+    TlsHandshake,
 }
 
 impl DropReason {
     /// Every reason, in the order of [`ListenerStats::dropped`].
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Malformed,
         Self::NoAllocation,
         Self::NoPermission,
         Self::Filtered,
         Self::SendFailed,
+        Self::TlsHandshake,
     ];
 
     /// The `reason` label value.
@@ -71,6 +75,7 @@ impl DropReason {
             Self::NoPermission => "no_permission",
             Self::Filtered => "filtered",
             Self::SendFailed => "send_failed",
+            Self::TlsHandshake => "tls_handshake",
         }
     }
 }
@@ -93,7 +98,7 @@ pub struct ListenerStats {
     /// CreatePermission / ChannelBind requests refused by peer filtering.
     pub permission_denied: Counter,
     /// Dropped packets, indexed like [`DropReason::ALL`].
-    pub dropped: [Counter; 5],
+    pub dropped: [Counter; DropReason::ALL.len()],
 }
 
 impl ListenerStats {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use crate::engine::{ClusterStats, ListenerStats};
+use crate::engine::{ClusterStats, DropReason, ListenerStats};
 
 #[derive(Debug, Default)]
 struct WorkerStats {
@@ -37,7 +37,7 @@ pub struct ListenerTotals {
     /// Refused permissions and channel binds.
     pub permission_denied: u64,
     /// Dropped packets by reason.
-    pub dropped: [u64; 5],
+    pub dropped: [u64; DropReason::ALL.len()],
 }
 
 /// Cluster counters summed over workers.

@@ -3,6 +3,7 @@
 //! killed on drop; every wait is bounded.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod certs;
 pub mod turnc;
 
 use std::io::{Read, Write};
