@@ -57,17 +57,13 @@ fn default_render_has_operator_cds_scaler_and_defaults() {
         c["readinessProbe"]["httpGet"]["path"].as_str(),
         Some("/api/v1/configs")
     );
-    let args: Vec<&str> = c["args"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let args = str_args(c);
     assert!(
         args.contains(&"--cds-server-address=http://test-cds.stunner.svc:13478"),
         "{args:?}"
     );
     assert!(args.contains(&"--cds-listen=0.0.0.0:13478"), "{args:?}");
+    assert!(!args.contains(&"--require-backend-grants"), "{args:?}");
     let cds = find(&docs, "Service", "test-cds").expect("CDS service");
     assert_eq!(cds["spec"]["ports"][0]["port"].as_u64(), Some(13478));
 
@@ -101,12 +97,7 @@ fn default_render_has_operator_cds_scaler_and_defaults() {
         dp["spec"]["terminationGracePeriodSeconds"].as_u64(),
         Some(3630)
     );
-    let args: Vec<&str> = dp["spec"]["args"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let args = str_args(&dp["spec"]);
     assert!(args.contains(&"--drain-timeout=3600"), "{args:?}");
     // Nothing optional unless asked for.
     assert!(
@@ -128,6 +119,16 @@ fn rbac_lets_operator_manage_dataplanes_and_scaler_patch_pods() {
         "update"
     ));
     assert!(rule_grants(op, "stunner.l7mp.io", "dataplanes", "watch"));
+    assert!(
+        rule_grants(op, "apps", "daemonsets", "patch")
+            && rule_grants(op, "apps", "daemonsets", "delete")
+    );
+    assert!(rule_grants(
+        op,
+        "gateway.networking.k8s.io",
+        "referencegrants",
+        "watch"
+    ));
     assert!(rule_grants(op, "keda.sh", "scaledobjects", "create"));
     assert!(rule_grants(
         op,
@@ -213,6 +214,23 @@ fn without_keda_renders_cpu_hpa_with_same_scale_down() {
     let down = &hpa["spec"]["behavior"]["scaleDown"];
     assert_eq!(down["stabilizationWindowSeconds"].as_u64(), Some(300));
     assert_eq!(down["policies"][0]["type"].as_str(), Some("Pods"));
+}
+
+fn str_args(container: &Value) -> Vec<&str> {
+    container["args"]
+        .as_sequence()
+        .expect("args")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
+#[test]
+fn backend_grants_flag_follows_its_value() {
+    let docs = template(CHART, &["--set", "operator.requireBackendGrants=true"]).expect("render");
+    let op = find(&docs, "Deployment", "test-operator").expect("operator deployment");
+    let args = str_args(container(op, "operator"));
+    assert!(args.contains(&"--require-backend-grants"), "{args:?}");
 }
 
 #[test]

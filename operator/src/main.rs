@@ -28,6 +28,10 @@ struct Args {
         default_value = "l7mp/stunnerd:latest"
     )]
     dataplane_image: String,
+    /// Use a route backend in another namespace only when a ReferenceGrant there permits it
+    /// (Gateway API semantics; upstream STUNner allows cross-namespace backends without one).
+    #[arg(long, env = "STUNNER_REQUIRE_BACKEND_GRANTS")]
+    require_backend_grants: bool,
     /// Coalescing delay between a cluster change and the render, in milliseconds.
     #[arg(long, env = "STUNNER_THROTTLE_MS", default_value_t = 250)]
     throttle_ms: u64,
@@ -87,6 +91,7 @@ fn main() -> ExitCode {
                 controller_name: args.controller_name,
                 config_origin: args.cds_server_address,
                 default_image: args.dataplane_image,
+                require_backend_grants: args.require_backend_grants,
                 ..RenderOptions::default()
             },
             throttle: Duration::from_millis(args.throttle_ms),

@@ -9,7 +9,7 @@ use kube::client::Body;
 use operator::controller::{
     FIELD_MANAGER, LeaderElector, PreflightError, Updater, keda_served, preflight,
 };
-use operator::render::{OwnedKind, RenderOptions, RouteApi, RouteId, render};
+use operator::render::{OwnedKind, RenderOptions, Rendered, RouteApi, RouteId, render};
 use operator::store::{ObjectKey, Snapshot};
 use serde_json::{Value, json};
 
@@ -541,4 +541,87 @@ async fn keda_discovery_reads_the_api_group_list() {
         .await
         .expect("timeout");
     }
+}
+
+const DAEMON_SET: &str = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: { name: udp-gateway, namespace: stunner, labels: { stunner.l7mp.io/owned-by: stunner }, ownerReferences: [{ apiVersion: gateway.networking.k8s.io/v1, kind: Gateway, name: udp-gateway, uid: u }] }\nspec: { selector: { matchLabels: { app: stunner } }, template: { metadata: { labels: { app: stunner } }, spec: { containers: [{ name: stunnerd, image: l7mp/stunnerd }] } } }\n";
+
+#[tokio::test]
+async fn daemon_set_is_server_side_applied_and_orphans_deleted() {
+    let (client, mut h) = mock();
+    let r = Rendered {
+        daemon_sets: vec![serde_yaml::from_str(DAEMON_SET).unwrap()],
+        // the Gateway switched from a Deployment to a DaemonSet; another Gateway went away
+        orphans: vec![
+            (
+                OwnedKind::Deployment,
+                ObjectKey::new("stunner", "udp-gateway"),
+            ),
+            (OwnedKind::DaemonSet, ObjectKey::new("stunner", "gone")),
+            (
+                OwnedKind::DaemonSet,
+                ObjectKey::new("stunner", "already-gone"),
+            ),
+        ],
+        ..Rendered::default()
+    };
+    let up = Updater::new(client, FIELD_MANAGER, CTL);
+    let task = tokio::spawn(async move { up.update(&Snapshot::default(), &r).await });
+    tokio::time::timeout(LIMIT, async {
+        let body = expect(
+            &mut h,
+            "PATCH",
+            "/apis/apps/v1/namespaces/stunner/daemonsets/udp-gateway",
+            200,
+            Value::Null,
+        )
+        .await;
+        assert_eq!(
+            (body["apiVersion"].as_str(), body["kind"].as_str()),
+            (Some("apps/v1"), Some("DaemonSet"))
+        );
+        assert_eq!(body["metadata"]["ownerReferences"][0]["kind"], "Gateway");
+        assert_eq!(
+            body["spec"]["template"]["spec"]["containers"][0]["name"],
+            "stunnerd"
+        );
+        let deleted = [
+            ("deployments/udp-gateway", 200),
+            ("daemonsets/gone", 200),
+            ("daemonsets/already-gone", 404),
+        ];
+        for (path, code) in deleted {
+            let answer = api_error(code, if code == 200 { "Success" } else { "NotFound" });
+            let path = format!("/apis/apps/v1/namespaces/stunner/{path}");
+            expect(&mut h, "DELETE", &path, code, answer).await;
+        }
+        let st = task.await.unwrap();
+        assert_eq!(
+            (st.applied, st.statuses, st.deleted, st.failed),
+            (1, 0, 3, 0)
+        );
+    })
+    .await
+    .expect("timeout");
+}
+
+#[tokio::test]
+async fn failed_daemon_set_apply_is_counted_and_the_rest_goes_on() {
+    let (client, mut h) = mock();
+    let r = Rendered {
+        daemon_sets: vec![serde_yaml::from_str(DAEMON_SET).unwrap()],
+        orphans: vec![(OwnedKind::DaemonSet, ObjectKey::new("stunner", "gone"))],
+        ..Rendered::default()
+    };
+    let up = Updater::new(client, FIELD_MANAGER, CTL);
+    let task = tokio::spawn(async move { up.update(&Snapshot::default(), &r).await });
+    tokio::time::timeout(LIMIT, async {
+        let path = "/apis/apps/v1/namespaces/stunner/daemonsets/udp-gateway";
+        expect(&mut h, "PATCH", path, 403, api_error(403, "Forbidden")).await;
+        let gone = "/apis/apps/v1/namespaces/stunner/daemonsets/gone";
+        expect(&mut h, "DELETE", gone, 200, api_error(200, "Success")).await;
+        let st = task.await.unwrap();
+        assert_eq!((st.applied, st.deleted, st.failed), (0, 1, 1));
+    })
+    .await
+    .expect("timeout");
 }

@@ -8,9 +8,12 @@
 //! ```
 //! However often KEDA calls (GetMetrics, IsActive, streams, HPA queries), each ScaledObject
 //! costs at most one upstream query per interval; a failure is cached the same way, so a
-//! broken backend is not hammered either.
+//! broken backend is not hammered either. A ScaledObject KEDA has not asked about for a while
+//! (it was deleted, or its trigger moved to another scaler) is forgotten by [`Scalers::forget_idle`]
+//! together with its metric series and steering record.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -45,6 +48,8 @@ pub struct Entry {
     source: Source,
     labels: ObjectLabels,
     state: Mutex<State>,
+    /// When KEDA last asked about it, in ms since [`Scalers::epoch`].
+    last_used_ms: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -62,6 +67,7 @@ pub struct Scalers {
     metrics: ScalerMetrics,
     objects: RwLock<HashMap<(String, String), Arc<Entry>>>,
     steering: SteeringBook,
+    epoch: Instant,
 }
 
 impl Scalers {
@@ -73,7 +79,49 @@ impl Scalers {
             metrics,
             objects: RwLock::default(),
             steering: SteeringBook::default(),
+            epoch: Instant::now(),
         }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Forgets every ScaledObject not asked about for `idle` or longer: its cached entry, its
+    /// `stunner_scaler_*` series and its `/steering` record. Returns the forgotten
+    /// `namespace/name`s. A ScaledObject asked about again later is simply parsed anew.
+    pub fn forget_idle(&self, idle: Duration) -> Vec<String> {
+        let now = self.now_ms();
+        let idle_ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
+        let mut objects = self.objects.write().unwrap_or_else(|p| p.into_inner());
+        let mut gone = Vec::new();
+        objects.retain(|_, e| {
+            let used = e.last_used_ms.load(Ordering::Relaxed);
+            let keep = now.saturating_sub(used) < idle_ms;
+            if !keep {
+                gone.push(e.labels.clone());
+            }
+            keep
+        });
+        drop(objects);
+        gone.iter()
+            .map(|labels| {
+                self.metrics.forget(labels);
+                self.steering.forget(&labels.scaledobject);
+                tracing::info!(scaledobject = %labels.scaledobject, "forgotten after {idle:?} without a KEDA call");
+                labels.scaledobject.clone()
+            })
+            .collect()
+    }
+
+    /// Number of ScaledObjects currently known.
+    pub fn len(&self) -> usize {
+        self.objects.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Whether no ScaledObject is known.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The last steered scale-in decision per ScaledObject (served on `/steering`).
@@ -96,6 +144,7 @@ impl Scalers {
             .get(&key)
             && e.raw == r.scaler_metadata
         {
+            e.last_used_ms.store(self.now_ms(), Ordering::Relaxed);
             return Ok(e.clone());
         }
         if r.name.is_empty() {
@@ -116,6 +165,7 @@ impl Scalers {
             metadata,
             source,
             state: Mutex::default(),
+            last_used_ms: AtomicU64::new(self.now_ms()),
         });
         tracing::info!(scaledobject = %entry.labels.scaledobject, source = %entry.labels.source, "trigger metadata parsed");
         self.objects

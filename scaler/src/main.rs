@@ -31,6 +31,10 @@ struct Cli {
     /// Seconds a decision is cached per ScaledObject (at most one upstream query per interval).
     #[arg(long, env = "STUNNER_SCALER_CACHE_INTERVAL", default_value = "5", value_parser = parse_secs)]
     cache_interval: Duration,
+    /// Seconds after which a ScaledObject KEDA no longer asks about (deleted, or moved to another
+    /// scaler) is forgotten: its cached decision, its stunner_scaler_* series and /steering record.
+    #[arg(long, env = "STUNNER_SCALER_FORGET_AFTER", default_value = "900", value_parser = parse_secs)]
+    forget_after: Duration,
     /// stunnerd health servers (host:port, comma-separated) for the direct source without Kubernetes.
     #[arg(long, env = "STUNNER_SCALER_STATIC_ENDPOINTS", value_delimiter = ',')]
     static_endpoints: Vec<String>,
@@ -127,6 +131,7 @@ impl Cli {
             http_addr: self.http_addr,
             tls,
             cache_interval: self.cache_interval,
+            forget_after: self.forget_after,
             static_endpoints: self
                 .static_endpoints
                 .iter()

@@ -106,4 +106,14 @@ impl ScalerMetrics {
         );
         m
     }
+
+    /// Removes every per-ScaledObject series of `labels`.
+    pub fn forget(&self, labels: &ObjectLabels) {
+        self.upstream_duration.remove(labels);
+        self.upstream_queries.remove(labels);
+        self.upstream_errors.remove(labels);
+        self.desired_replicas.remove(labels);
+        self.allocations.remove(labels);
+        self.pods_draining.remove(labels);
+    }
 }

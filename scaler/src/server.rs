@@ -42,6 +42,8 @@ pub struct Options {
     pub tls: Option<TlsFiles>,
     /// How long a decision is cached per ScaledObject.
     pub cache_interval: Duration,
+    /// A ScaledObject KEDA has not asked about for this long is forgotten (cache, series, steering).
+    pub forget_after: Duration,
     /// stunnerd health endpoints (`host:port`) for the direct source without Kubernetes.
     pub static_endpoints: Vec<String>,
     /// File listing stunnerd health endpoints, one per line, re-read on every refresh.
@@ -190,6 +192,17 @@ pub async fn source_deps(opts: &Options) -> anyhow::Result<SourceDeps> {
     })
 }
 
+/// Every quarter of `idle` (at most a minute), forgets the ScaledObjects idle that long.
+async fn forget_idle_loop(scalers: Arc<Scalers>, idle: Duration) {
+    let mut tick =
+        tokio::time::interval((idle / 4).clamp(Duration::from_secs(1), Duration::from_secs(60)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        scalers.forget_idle(idle);
+    }
+}
+
 /// Runs the scaler until `shutdown` completes (then both servers stop).
 pub async fn run(
     opts: Options,
@@ -218,6 +231,7 @@ pub async fn run(
         shutdown.await;
         let _ = stop_tx.send(true);
     });
+    tokio::spawn(forget_idle_loop(app.scalers.clone(), opts.forget_after));
     app.serve_grpc(grpc, tls, wait(stop_rx)).await?;
     http_task
         .await

@@ -86,6 +86,12 @@ impl SteeringBook {
         book.insert(scaledobject.to_owned(), record);
     }
 
+    /// Drops the record of `scaledobject`.
+    pub fn forget(&self, scaledobject: &str) {
+        let mut book = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        book.remove(scaledobject);
+    }
+
     /// A copy of every record.
     pub fn snapshot(&self) -> BTreeMap<String, SteeringRecord> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()

@@ -327,3 +327,35 @@ async fn endpoints_file_reread_and_steering_without_kubernetes() {
     .await
     .expect("test timed out");
 }
+
+/// A ScaledObject KEDA stops asking about (deleted) is forgotten with its series; one still in
+/// use is kept, and a forgotten one asked about again comes back.
+#[tokio::test]
+async fn idle_scaledobjects_are_forgotten_with_their_series() {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let (_a, a_addr) = fake_pod(15, "READY").await;
+        let (app, grpc, http) = start_scaler(deps(&[a_addr]), Duration::from_millis(50)).await;
+        let mut c = client(grpc).await;
+        let (gone, kept) = (so_ref("gone", DIRECT), so_ref("kept", DIRECT));
+        assert_eq!(desired(&mut c, &gone).await.unwrap(), 2);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(desired(&mut c, &kept).await.unwrap(), 2);
+
+        let forgotten = app.scalers.forget_idle(Duration::from_millis(200));
+        assert_eq!(forgotten, vec!["stunner/gone".to_owned()]);
+        assert_eq!(app.scalers.len(), 1);
+        let body = reqwest::get(format!("http://{http}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!body.contains(r#"scaledobject="stunner/gone""#), "{body}");
+        assert!(body.contains(r#"scaledobject="stunner/kept""#), "{body}");
+
+        assert_eq!(desired(&mut c, &gone).await.unwrap(), 2, "parsed anew");
+        assert_eq!(app.scalers.len(), 2);
+    })
+    .await
+    .expect("test timed out");
+}

@@ -2,9 +2,9 @@
 //! and the updater.
 //!
 //! ```text
-//!  reflectors ──notify──► render loop (sleep `throttle` to coalesce bursts)
-//!                           snapshot ─► render ─► ConfigStore (CDS, every replica)
-//!                                              └► Updater (leader only)
+//!  reflectors ──trigger──► RenderLoop (sleep `throttle` to coalesce bursts)
+//!                           SnapshotSource ─► render ─► ConfigStore (CDS, every replica)
+//!                                                    └► Updater (leader only)
 //!  LeaderElector ──(every duration/3)──► is_leader flag (gaining it triggers a render)
 //!  KEDA discovery ──(start-up, every api_discovery)──► keda flag (RenderOptions::keda) and
 //!                                                      the ScaledObject reflector
@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use futures::FutureExt;
 use gateway_api::experimental::udproutes::UdpRoute as UdpRouteV1A2;
 use gateway_api::gateways::Gateway;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -37,6 +38,7 @@ pub use watch::Readers;
 use crate::cds::ConfigStore;
 use crate::crd::{Dataplane, GatewayConfig, StaticService, UDPRoute};
 use crate::render::{RenderOptions, render};
+use crate::store::Snapshot;
 
 /// Why the operator cannot start against this cluster.
 #[derive(Debug, thiserror::Error)]
@@ -142,17 +144,17 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let with_v1a2 = preflight(&client).await?;
     tracing::info!(v1alpha2_udproute = with_v1a2, "preflight ok");
-    let notify = Arc::new(Notify::new());
+    let lp = RenderLoop::new(
+        Updater::new(client.clone(), FIELD_MANAGER, &opts.render.controller_name),
+        cds,
+        opts.render.clone(),
+        opts.throttle,
+    );
     let mut tasks = JoinSet::new();
-    let readers = Readers::start(&client, with_v1a2, &notify, &mut tasks);
-    let keda = Arc::new(AtomicBool::new(false));
-    start_keda_discovery(
-        &client, &readers, &keda, &notify, &opts, &shutdown, &mut tasks,
-    )
-    .await;
-    let leader = Arc::new(AtomicBool::new(false));
+    let readers = Readers::start(&client, with_v1a2, &lp.trigger, &mut tasks);
+    start_keda_discovery(&client, &readers, &lp, &opts, &shutdown, &mut tasks).await;
     let elector = LeaderElector::new(
-        client.clone(),
+        client,
         &opts.lease_namespace,
         &opts.lease_name,
         &opts.identity,
@@ -160,37 +162,109 @@ pub async fn run(
     );
     tasks.spawn(elect(
         elector,
-        leader.clone(),
-        notify.clone(),
+        lp.leader.clone(),
+        lp.trigger.clone(),
         shutdown.clone(),
     ));
     tokio::select! {
         r = readers.ready() => r?,
         _ = shutdown.cancelled() => return Ok(()),
     }
-    let updater = Updater::new(client, FIELD_MANAGER, opts.render.controller_name.clone());
-    notify.notify_one();
-    loop {
-        tokio::select! {
-            _ = notify.notified() => {}
-            _ = shutdown.cancelled() => break,
-        }
-        tokio::time::sleep(opts.throttle).await;
-        let snap = readers.snapshot();
-        let ropts = RenderOptions {
-            now: Time(k8s_openapi::jiff::Timestamp::now()),
-            keda: keda.load(Ordering::Acquire),
-            ..opts.render.clone()
-        };
-        let rendered = render(&snap, &ropts);
-        cds.publish(rendered.configs.clone());
-        if leader.load(Ordering::Acquire) {
-            let st = updater.update(&snap, &rendered).await;
-            tracing::info!(configs = rendered.configs.len(), ?st, "render applied");
-        }
-    }
+    lp.trigger.notify_one();
+    lp.run(&readers, &shutdown).await;
     tasks.shutdown().await;
     Ok(())
+}
+
+/// Where the render loop reads the cluster from: the reflector caches in the operator, a
+/// hand-built snapshot in tests.
+pub trait SnapshotSource {
+    /// A consistent view of every watched object, now.
+    fn snapshot(&self) -> Snapshot;
+}
+
+impl SnapshotSource for Readers {
+    fn snapshot(&self) -> Snapshot {
+        Self::snapshot(self)
+    }
+}
+
+/// The coalescing render loop: wait for a change, sleep `throttle` so a burst of changes lands
+/// in one render, render the snapshot, publish the configs to CDS (every replica) and, on the
+/// leader only, apply the render through the [`Updater`].
+#[derive(Clone)]
+pub struct RenderLoop {
+    /// Poked by every change (reflector event, leadership gained, KEDA appearing or going).
+    pub trigger: Arc<Notify>,
+    /// Whether this replica holds the Lease: only the leader writes to the cluster.
+    pub leader: Arc<AtomicBool>,
+    /// Whether KEDA is served (copied into [`RenderOptions::keda`] at each render).
+    pub keda: Arc<AtomicBool>,
+    updater: Updater,
+    cds: ConfigStore,
+    render: RenderOptions,
+    throttle: Duration,
+    passes: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl RenderLoop {
+    /// A loop writing through `updater` and publishing to `cds`; not leader, KEDA not served.
+    pub fn new(
+        updater: Updater,
+        cds: ConfigStore,
+        render: RenderOptions,
+        throttle: Duration,
+    ) -> Self {
+        Self {
+            trigger: Arc::new(Notify::new()),
+            leader: Arc::new(AtomicBool::new(false)),
+            keda: Arc::new(AtomicBool::new(false)),
+            updater,
+            cds,
+            render,
+            throttle,
+            passes: Arc::new(tokio::sync::watch::Sender::new(0)),
+        }
+    }
+
+    /// The number of completed render passes, updated after each one (publish and update done).
+    pub fn passes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.passes.subscribe()
+    }
+
+    /// Renders after every trigger (coalesced over `throttle`) until `shutdown`.
+    pub async fn run(&self, source: &impl SnapshotSource, shutdown: &CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = self.trigger.notified() => {}
+                _ = shutdown.cancelled() => return,
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.throttle) => {}
+                _ = shutdown.cancelled() => return,
+            }
+            // triggers during the sleep are part of this render: drop their stored wake-up, or a
+            // burst would cost a second, identical render
+            let _ = self.trigger.notified().now_or_never();
+            self.pass(&source.snapshot()).await;
+        }
+    }
+
+    /// One render of `snap`: publish, then apply when leader.
+    async fn pass(&self, snap: &Snapshot) {
+        let opts = RenderOptions {
+            now: Time(k8s_openapi::jiff::Timestamp::now()),
+            keda: self.keda.load(Ordering::Acquire),
+            ..self.render.clone()
+        };
+        let rendered = render(snap, &opts);
+        self.cds.publish(rendered.configs.clone());
+        if self.leader.load(Ordering::Acquire) {
+            let st = self.updater.update(snap, &rendered).await;
+            tracing::info!(configs = rendered.configs.len(), ?st, "render applied");
+        }
+        self.passes.send_modify(|n| *n += 1);
+    }
 }
 
 /// Checks KEDA once before the first render (so its ScaledObject cache is part of
@@ -198,17 +272,16 @@ pub async fn run(
 async fn start_keda_discovery(
     client: &Client,
     readers: &Readers,
-    keda: &Arc<AtomicBool>,
-    notify: &Arc<Notify>,
+    lp: &RenderLoop,
     opts: &Options,
     shutdown: &CancellationToken,
     tasks: &mut JoinSet<()>,
 ) {
     match keda_served(client).await {
         Ok(served) => {
-            keda.store(served, Ordering::Release);
+            lp.keda.store(served, Ordering::Release);
             if served {
-                readers.start_scaled_objects(client, notify, tasks);
+                readers.start_scaled_objects(client, &lp.trigger, tasks);
             }
             tracing::info!(keda = served, "KEDA API discovery");
         }
@@ -217,8 +290,8 @@ async fn start_keda_discovery(
     tasks.spawn(discovery::watch_keda(
         client.clone(),
         readers.clone(),
-        keda.clone(),
-        notify.clone(),
+        lp.keda.clone(),
+        lp.trigger.clone(),
         opts.api_discovery,
         shutdown.clone(),
     ));

@@ -1,4 +1,4 @@
-//! The updater: applies a render to the cluster. Deployments, Services, HPAs and KEDA
+//! The updater: applies a render to the cluster. Deployments, DaemonSets, Services, HPAs and KEDA
 //! ScaledObjects (through a `DynamicObject` API, no KEDA types needed) go through server-side
 //! apply with the operator's field manager (so fields it does not render, like `replicas` under
 //! an autoscaler, stay with their owners); statuses are written to the status subresource with
@@ -9,7 +9,7 @@ use std::fmt::Debug;
 use gateway_api::experimental::udproutes::{UdpRoute as UdpRouteV1A2, UdpRouteStatus};
 use gateway_api::gatewayclasses::{GatewayClass, GatewayClassStatus};
 use gateway_api::gateways::{Gateway, GatewayStatus};
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
@@ -87,7 +87,22 @@ impl Updater {
     /// Every failure is logged and counted; one failing object does not stop the others.
     pub async fn update(&self, snap: &Snapshot, r: &Rendered) -> Stats {
         let mut st = Stats::default();
+        self.apply_all(r, &mut st).await;
+        self.write_statuses(snap, r, &mut st).await;
+        for (kind, key) in &r.orphans {
+            let res = self.delete(*kind, key).await;
+            count(&mut st.deleted, &mut st.failed, res);
+        }
+        st
+    }
+
+    /// Server-side applies every rendered object (workloads first, then their Services and
+    /// autoscalers).
+    async fn apply_all(&self, r: &Rendered, st: &mut Stats) {
         for d in &r.deployments {
+            count(&mut st.applied, &mut st.failed, self.apply(d).await);
+        }
+        for d in &r.daemon_sets {
             count(&mut st.applied, &mut st.failed, self.apply(d).await);
         }
         for s in &r.services {
@@ -100,46 +115,33 @@ impl Updater {
         for h in &r.hpas {
             count(&mut st.applied, &mut st.failed, self.apply(h).await);
         }
+    }
+
+    /// Writes every rendered status that differs from the one in `snap`.
+    async fn write_statuses(&self, snap: &Snapshot, r: &Rendered, st: &mut Stats) {
         for (name, status) in &r.gateway_class_statuses {
             let current = snap
                 .gateway_classes
                 .get(&ObjectKey::new("", name))
                 .and_then(|g| g.status.as_ref());
             if current != Some(status) {
-                count(
-                    &mut st.statuses,
-                    &mut st.failed,
-                    self.class_status(name, status).await,
-                );
+                let res = self.class_status(name, status).await;
+                count(&mut st.statuses, &mut st.failed, res);
             }
         }
         for (key, status) in &r.gateway_statuses {
             let current = snap.gateways.get(key).and_then(|g| g.status.as_ref());
             if current != Some(status) {
-                count(
-                    &mut st.statuses,
-                    &mut st.failed,
-                    self.gateway_status(key, status).await,
-                );
+                let res = self.gateway_status(key, status).await;
+                count(&mut st.statuses, &mut st.failed, res);
             }
         }
         for (id, status) in &r.route_statuses {
             if route_status_in(snap, id) != Some(status) {
-                count(
-                    &mut st.statuses,
-                    &mut st.failed,
-                    self.route_status(id, status).await,
-                );
+                let res = self.route_status(id, status).await;
+                count(&mut st.statuses, &mut st.failed, res);
             }
         }
-        for (kind, key) in &r.orphans {
-            count(
-                &mut st.deleted,
-                &mut st.failed,
-                self.delete(*kind, key).await,
-            );
-        }
-        st
     }
 
     /// Server-side applies one namespaced object (forcing ownership of the rendered fields).
@@ -189,6 +191,7 @@ impl Updater {
         );
         let res = match kind {
             OwnedKind::Deployment => delete(Api::<Deployment>::namespaced(c, ns), name).await,
+            OwnedKind::DaemonSet => delete(Api::<DaemonSet>::namespaced(c, ns), name).await,
             OwnedKind::Service => delete(Api::<Service>::namespaced(c, ns), name).await,
             OwnedKind::ScaledObject => {
                 let api = Api::<DynamicObject>::namespaced_with(c, ns, &keda::api_resource());

@@ -1,7 +1,9 @@
 //! Reflectors: one kube-rs watcher-backed cache per watched kind; every event pokes a `Notify`
 //! that the render loop coalesces. A [`Readers::snapshot`] copies the caches (cheap `Arc` clones)
 //! into a [`Snapshot`]. The KEDA ScaledObject reflector (a `DynamicObject` watch) starts only once
-//! the controller discovers the KEDA API, possibly long after start-up.
+//! the controller discovers the KEDA API, possibly long after start-up. The ReferenceGrant
+//! reflector is a `DynamicObject` watch too: its version (`v1`, else upstream's `v1beta1`) is found
+//! by API discovery at start, and [`Readers::ready`] waits for that discovery.
 
 use std::fmt::Debug;
 use std::sync::{Arc, OnceLock};
@@ -10,21 +12,23 @@ use futures::StreamExt;
 use gateway_api::experimental::udproutes::UdpRoute as UdpRouteV1A2;
 use gateway_api::gatewayclasses::GatewayClass;
 use gateway_api::gateways::Gateway;
-use k8s_openapi::api::apps::v1::Deployment;
+use gateway_api::referencegrants::{ReferenceGrant, ReferenceGrantSpec};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::api::DynamicObject;
+use kube::api::{ApiResource, DynamicObject};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
 use crate::crd::{Dataplane, GatewayConfig, StaticService, UDPRoute};
 use crate::render::{keda, keys};
-use crate::store::{Snapshot, objects_from};
+use crate::store::{ObjectKey, Objects, Snapshot, objects_from};
 
 /// Read handles of every cache.
 #[derive(Clone)]
@@ -42,9 +46,119 @@ pub struct Readers {
     secrets: Store<Secret>,
     namespaces: Store<Namespace>,
     deployments: Store<Deployment>,
+    daemon_sets: Store<DaemonSet>,
+    /// ReferenceGrants, once their API version is discovered.
+    reference_grants: watch::Receiver<Grants>,
     hpas: Store<HorizontalPodAutoscaler>,
     /// Set once the KEDA API is discovered ([`Readers::start_scaled_objects`]).
     scaled_objects: Arc<OnceLock<Store<DynamicObject>>>,
+}
+
+/// Outcome of the ReferenceGrant API discovery.
+#[derive(Clone)]
+enum Grants {
+    /// Discovery has not answered yet.
+    Pending,
+    /// The API server serves no ReferenceGrant (renders see none: cross-namespace refs denied).
+    Absent,
+    /// Watching ReferenceGrants in the discovered version.
+    Watching(Store<DynamicObject>),
+}
+
+/// Group of ReferenceGrant.
+const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
+/// Versions of ReferenceGrant, preferred first (`v1beta1` is upstream's).
+const GRANT_VERSIONS: [&str; 2] = ["v1", "v1beta1"];
+/// Pause between failed discovery attempts.
+const DISCOVERY_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The first version of [`GRANT_VERSIONS`] serving `referencegrants`; `None` when none does.
+async fn grant_version(client: &Client) -> kube::Result<Option<&'static str>> {
+    for version in GRANT_VERSIONS {
+        let gv = format!("{GATEWAY_GROUP}/{version}");
+        match client.list_api_group_resources(&gv).await {
+            Ok(list) if list.resources.iter().any(|r| r.name == "referencegrants") => {
+                return Ok(Some(version));
+            }
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
+}
+
+/// Discovers the ReferenceGrant version (retrying failures), then runs its reflector.
+fn start_grants(
+    client: &Client,
+    notify: &Arc<Notify>,
+    tasks: &mut JoinSet<()>,
+) -> watch::Receiver<Grants> {
+    let (tx, rx) = watch::channel(Grants::Pending);
+    let (client, notify) = (client.clone(), notify.clone());
+    tasks.spawn(async move {
+        let version = loop {
+            match grant_version(&client).await {
+                Ok(v) => break v,
+                Err(e) => tracing::warn!(error = %e, "ReferenceGrant API discovery failed"),
+            }
+            tokio::time::sleep(DISCOVERY_RETRY).await;
+        };
+        let Some(version) = version else {
+            tracing::info!("ReferenceGrant API not served");
+            tx.send_replace(Grants::Absent);
+            return;
+        };
+        let ar = ApiResource {
+            group: GATEWAY_GROUP.into(),
+            version: version.into(),
+            api_version: format!("{GATEWAY_GROUP}/{version}"),
+            kind: "ReferenceGrant".into(),
+            plural: "referencegrants".into(),
+        };
+        let writer = reflector::store::Writer::new(ar.clone());
+        tx.send_replace(Grants::Watching(writer.as_reader()));
+        let api = Api::<DynamicObject>::all_with(client, &ar);
+        let mut inner = JoinSet::new();
+        drive(
+            writer,
+            api,
+            watcher::Config::default(),
+            ar.kind,
+            &notify,
+            &mut inner,
+        );
+        // keep the reflector's lifetime tied to this task
+        while inner.join_next().await.is_some() {}
+    });
+    rx
+}
+
+/// A watched ReferenceGrant as the typed object (`None` when its spec does not parse).
+fn typed_grant(obj: &DynamicObject) -> Option<ReferenceGrant> {
+    let spec = obj.data.get("spec")?;
+    match ReferenceGrantSpec::deserialize(spec) {
+        Ok(spec) => Some(ReferenceGrant {
+            metadata: obj.metadata.clone(),
+            spec,
+        }),
+        Err(e) => {
+            tracing::warn!(grant = %ObjectKey::of(obj), error = %e, "malformed ReferenceGrant");
+            None
+        }
+    }
+}
+
+fn grants_snapshot(grants: &watch::Receiver<Grants>) -> Objects<ReferenceGrant> {
+    match &*grants.borrow() {
+        Grants::Watching(store) => store
+            .state()
+            .iter()
+            .filter_map(|o| typed_grant(o))
+            .map(|g| (ObjectKey::of(&g), Arc::new(g)))
+            .collect(),
+        Grants::Pending | Grants::Absent => Objects::default(),
+    }
 }
 
 fn owned_config() -> watcher::Config {
@@ -114,6 +228,8 @@ impl Readers {
             secrets: spawn(Api::all(client.clone()), all.clone(), notify, tasks),
             namespaces: spawn(Api::all(client.clone()), all, notify, tasks),
             deployments: spawn(Api::all(client.clone()), owned_config(), notify, tasks),
+            daemon_sets: spawn(Api::all(client.clone()), owned_config(), notify, tasks),
+            reference_grants: start_grants(client, notify, tasks),
             hpas: spawn(Api::all(client.clone()), owned_config(), notify, tasks),
             scaled_objects: Arc::default(),
         }
@@ -157,10 +273,26 @@ impl Readers {
         self.secrets.wait_until_ready().await?;
         self.namespaces.wait_until_ready().await?;
         self.deployments.wait_until_ready().await?;
+        self.daemon_sets.wait_until_ready().await?;
+        self.grants_ready().await?;
         if let Some(s) = self.scaled_objects.get() {
             s.wait_until_ready().await?;
         }
         self.hpas.wait_until_ready().await
+    }
+
+    /// Waits for the ReferenceGrant discovery and, when served, the grants' initial list.
+    async fn grants_ready(&self) -> Result<(), reflector::store::WriterDropped> {
+        let mut rx = self.reference_grants.clone();
+        let grants = match rx.wait_for(|g| !matches!(g, Grants::Pending)).await {
+            Ok(g) => g.clone(),
+            // the discovery task is gone (shutdown): nothing to wait for
+            Err(_) => return Ok(()),
+        };
+        match grants {
+            Grants::Watching(store) => store.wait_until_ready().await,
+            Grants::Pending | Grants::Absent => Ok(()),
+        }
     }
 
     /// The current contents of every cache.
@@ -183,6 +315,8 @@ impl Readers {
             secrets: objects_from(self.secrets.state()),
             namespaces: objects_from(self.namespaces.state()),
             deployments: objects_from(self.deployments.state()),
+            daemon_sets: objects_from(self.daemon_sets.state()),
+            reference_grants: grants_snapshot(&self.reference_grants),
             hpas: objects_from(self.hpas.state()),
             scaled_objects: self
                 .scaled_objects
@@ -190,5 +324,40 @@ impl Readers {
                 .map(|s| objects_from(s.state()))
                 .unwrap_or_default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dynamic(spec: serde_json::Value) -> DynamicObject {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "gateway.networking.k8s.io/v1beta1",
+            "kind": "ReferenceGrant",
+            "metadata": { "name": "g", "namespace": "certs" },
+            "spec": spec,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn watched_grant_becomes_typed() {
+        let g = typed_grant(&dynamic(serde_json::json!({
+            "from": [{ "group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": "stunner" }],
+            "to": [{ "group": "", "kind": "Secret", "name": "cert" }],
+        })))
+        .unwrap();
+        assert_eq!(ObjectKey::of(&g), ObjectKey::new("certs", "g"));
+        assert_eq!(g.spec.from[0].namespace, "stunner");
+        assert_eq!(g.spec.to[0].name.as_deref(), Some("cert"));
+    }
+
+    #[test]
+    fn malformed_or_specless_grant_is_skipped() {
+        assert!(typed_grant(&dynamic(serde_json::json!({ "from": "nope" }))).is_none());
+        let mut obj = dynamic(serde_json::json!({}));
+        obj.data = serde_json::json!({});
+        assert!(typed_grant(&obj).is_none());
     }
 }

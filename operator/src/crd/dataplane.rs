@@ -1,4 +1,5 @@
-//! `Dataplane`: the cluster-scoped template of the stunnerd Deployment run for each Gateway.
+//! `Dataplane`: the cluster-scoped template of the stunnerd Deployment (or DaemonSet) run for each
+//! Gateway.
 
 use std::collections::BTreeMap;
 
@@ -35,7 +36,8 @@ pub struct DataplaneSpec {
     /// Pull secrets, looked up in the Gateway's namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_pull_secrets: Option<Vec<LocalObjectReference>>,
-    /// Resource kind the dataplane is deployed as (only Deployment is supported here).
+    /// Resource kind the dataplane is deployed as: Deployment (default) or DaemonSet (one pod per
+    /// node; `replicas` and `autoscaling` are then ignored). Switching kinds deletes the old object.
     #[serde(default = "default_resource", skip_serializing_if = "Option::is_none")]
     pub dataplane_resource: Option<DataplaneResourceType>,
     /// Extra pod labels (mandatory labels win on conflict).
@@ -107,7 +109,7 @@ pub enum DataplaneResourceType {
     /// A Deployment (the default).
     #[default]
     Deployment,
-    /// A DaemonSet (accepted for compatibility, rendered as a Deployment).
+    /// A DaemonSet: one stunnerd pod per schedulable node.
     DaemonSet,
 }
 

@@ -1,11 +1,15 @@
 //! Clusters: one per route, named `<ns>/<route>`, whose endpoints are every address of the
 //! backend Services' EndpointSlices (ready or not: a pod that is terminating or not yet ready may
 //! still carry media) plus the ClusterIP, and the prefixes of StaticServices; a backend `port`
-//! (and `endPort`) restricts each endpoint to `:<port-endPort>`.
+//! (and `endPort`) restricts each endpoint to `:<port-endPort>`. With
+//! [`super::RenderOptions::require_backend_grants`], a backend in another namespace is used only
+//! when a ReferenceGrant there permits the route (`RefNotPermitted` otherwise).
 
 use proto::config::{ClusterConfig, ClusterProtocol, ClusterType};
 
-use super::context::{Context, Route};
+use super::context::{Context, Route, RouteApi};
+use super::grants;
+use super::listener::GATEWAY_GROUP;
 use crate::crd::{BackendRef, GROUP};
 use crate::store::ObjectKey;
 
@@ -34,16 +38,26 @@ pub(crate) fn render(ctx: &Context<'_>, route: &Route<'_>) -> ClusterResult {
             .clone()
             .unwrap_or_else(|| route.key().namespace.clone());
         let key = ObjectKey::new(ns, &b.name);
-        let found = match backend_kind(b) {
-            Some(Backend::Service) => service_endpoints(ctx, &key),
-            Some(Backend::Static) => static_endpoints(ctx, &key),
-            None => {
-                resolved = Err((
-                    "InvalidKind",
-                    format!("invalid backend group/kind for {key}"),
-                ));
-                continue;
-            }
+        let Some(kind) = backend_kind(b) else {
+            resolved = Err((
+                "InvalidKind",
+                format!("invalid backend group/kind for {key}"),
+            ));
+            continue;
+        };
+        if ctx.opts.require_backend_grants && !backend_permitted(ctx, route, &kind, &key) {
+            resolved = Err((
+                "RefNotPermitted",
+                format!(
+                    "no ReferenceGrant in {} permits backend {key}",
+                    key.namespace
+                ),
+            ));
+            continue;
+        }
+        let found = match kind {
+            Backend::Service => service_endpoints(ctx, &key),
+            Backend::Static => static_endpoints(ctx, &key),
         };
         let Some(addrs) = found else {
             resolved = Err(("BackendNotFound", format!("backend {key} not found")));
@@ -75,6 +89,28 @@ fn backend_kind(b: &BackendRef) -> Option<Backend> {
         ("" | GROUP, "StaticService") => Some(Backend::Static),
         _ => None,
     }
+}
+
+/// A ReferenceGrant (or the same namespace) lets `route` use the backend `key`.
+fn backend_permitted(
+    ctx: &Context<'_>,
+    route: &Route<'_>,
+    kind: &Backend,
+    key: &ObjectKey,
+) -> bool {
+    let from = grants::Referrer {
+        group: match route.id.api {
+            RouteApi::StunnerV1 => GROUP,
+            RouteApi::GatewayV1Alpha2 => GATEWAY_GROUP,
+        },
+        kind: "UDPRoute",
+        namespace: &route.key().namespace,
+    };
+    let (group, kind) = match kind {
+        Backend::Service => ("", "Service"),
+        Backend::Static => (GROUP, "StaticService"),
+    };
+    grants::permitted(ctx.snap, from, grants::Target { group, kind, key })
 }
 
 /// EndpointSlice addresses then the ClusterIP; `None` when neither the Service nor any slice exists.

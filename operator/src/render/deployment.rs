@@ -1,4 +1,5 @@
-//! The dataplane Deployment of a Gateway, from its Dataplane template. `replicas` is left unset
+//! The dataplane Deployment (or, with `dataplaneResource: DaemonSet`, DaemonSet) of a Gateway,
+//! from its Dataplane template. `replicas` is left unset
 //! (so an autoscaler keeps owning it) unless the Dataplane asks for a count other than 1 and has
 //! no `autoscaling`. With `autoscaling`, stunnerd gets `--drain-timeout` and the pod a
 //! terminationGracePeriodSeconds covering it plus [`DRAIN_GRACE_MARGIN`].
@@ -6,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use gateway_api::gateways::Gateway;
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec, Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
     Container, EnvVar, EnvVarSource, HTTPGetAction, ObjectFieldSelector, PodSpec, PodTemplateSpec,
     Probe,
@@ -37,6 +38,39 @@ pub(crate) fn render(
     owner: &OwnerReference,
 ) -> Deployment {
     let s = &dp.spec;
+    Deployment {
+        metadata: metadata(gw, owner),
+        spec: Some(DeploymentSpec {
+            replicas: s.replicas.filter(|r| *r != 1 && s.autoscaling.is_none()),
+            selector: pod_selector(gw),
+            template: pod_template(gw, dp, opts),
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+/// Renders the DaemonSet of a Gateway whose Dataplane asks for one: the same pod template as
+/// the Deployment, one pod per (schedulable) node, no replica count.
+pub(crate) fn render_daemon_set(
+    gw: &Gateway,
+    dp: &Dataplane,
+    opts: &RenderOptions,
+    owner: &OwnerReference,
+) -> DaemonSet {
+    DaemonSet {
+        metadata: metadata(gw, owner),
+        spec: Some(DaemonSetSpec {
+            selector: pod_selector(gw),
+            template: pod_template(gw, dp, opts),
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+/// Name, labels (the Gateway's plus ours) and annotations of the dataplane object.
+fn metadata(gw: &Gateway, owner: &OwnerReference) -> ObjectMeta {
     let mut labels: BTreeMap<String, String> = gw.labels().clone();
     labels.extend(owned_labels(gw));
     labels.insert(keys::APP.into(), keys::APP_VALUE.into());
@@ -45,6 +79,26 @@ pub(crate) fn render(
         keys::RELATED_GATEWAY_NAME.into(),
         ObjectKey::of(gw).to_string(),
     );
+    ObjectMeta {
+        name: Some(gw.name_any()),
+        namespace: gw.namespace(),
+        labels: Some(labels),
+        annotations: Some(annotations),
+        owner_references: Some(vec![owner.clone()]),
+        ..Default::default()
+    }
+}
+
+fn pod_selector(gw: &Gateway) -> LabelSelector {
+    LabelSelector {
+        match_labels: Some(selector(gw)),
+        match_expressions: None,
+    }
+}
+
+/// The stunnerd pod of a Gateway, from its Dataplane template.
+fn pod_template(gw: &Gateway, dp: &Dataplane, opts: &RenderOptions) -> PodTemplateSpec {
+    let s = &dp.spec;
     let mut pod_labels = s.labels.clone().unwrap_or_default();
     pod_labels.extend(selector(gw));
     let pod = PodSpec {
@@ -64,32 +118,13 @@ pub(crate) fn render(
         image_pull_secrets: s.image_pull_secrets.clone(),
         ..Default::default()
     };
-    Deployment {
-        metadata: ObjectMeta {
-            name: Some(gw.name_any()),
-            namespace: gw.namespace(),
-            labels: Some(labels),
-            annotations: Some(annotations),
-            owner_references: Some(vec![owner.clone()]),
-            ..Default::default()
-        },
-        spec: Some(DeploymentSpec {
-            replicas: s.replicas.filter(|r| *r != 1 && s.autoscaling.is_none()),
-            selector: LabelSelector {
-                match_labels: Some(selector(gw)),
-                match_expressions: None,
-            },
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(pod_labels),
-                    annotations: s.annotations.clone(),
-                    ..Default::default()
-                }),
-                spec: Some(pod),
-            },
+    PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(pod_labels),
+            annotations: s.annotations.clone(),
             ..Default::default()
         }),
-        status: None,
+        spec: Some(pod),
     }
 }
 

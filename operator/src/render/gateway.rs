@@ -16,7 +16,7 @@ use super::listener::{self, GATEWAY_GROUP, ListenerPlan};
 use super::route::{self, Outcomes};
 use super::status::{Cond, stamp};
 use super::{Rendered, auth, autoscale, deployment, keys, service};
-use crate::crd::{GROUP, GatewayConfig};
+use crate::crd::{Dataplane, DataplaneResourceType, GROUP, GatewayConfig};
 use crate::store::ObjectKey;
 
 /// Listener bind address: the pod IP, expanded by stunnerd from its environment.
@@ -67,14 +67,31 @@ pub(crate) fn render(
     }
     out.services.push(service::render(gw, conf, &plans, &owner));
     if let (true, Some(dp)) = (managed, dataplane) {
-        out.deployments
-            .push(deployment::render(gw, dp, ctx.opts, &owner));
-        if let Some(spec) = &dp.spec.autoscaling {
-            autoscale::render(gw, spec, ctx.opts, &owner, out);
-        }
+        dataplane_objects(ctx, gw, dp, &owner, out);
     }
     let status = status(ctx, gw, &plans, &attached, &addrs, problem);
     out.gateway_statuses.insert(key, status);
+}
+
+/// The dataplane of a managed Gateway: a DaemonSet when the Dataplane asks for one (never
+/// autoscaled), else a Deployment plus its autoscaler.
+fn dataplane_objects(
+    ctx: &Context<'_>,
+    gw: &Gateway,
+    dp: &Dataplane,
+    owner: &OwnerReference,
+    out: &mut Rendered,
+) {
+    if dp.spec.dataplane_resource == Some(DataplaneResourceType::DaemonSet) {
+        out.daemon_sets
+            .push(deployment::render_daemon_set(gw, dp, ctx.opts, owner));
+        return;
+    }
+    out.deployments
+        .push(deployment::render(gw, dp, ctx.opts, owner));
+    if let Some(spec) = &dp.spec.autoscaling {
+        autoscale::render(gw, spec, ctx.opts, owner, out);
+    }
 }
 
 /// A Gateway whose class is invalid: nothing rendered, status says why.
@@ -298,7 +315,7 @@ fn listener_conds(p: &ListenerPlan<'_>, has_addr: bool, gw_problem: bool) -> Vec
         Cond::no("Conflicted", "NoConflicts", "no conflicts")
     };
     let resolved = match (&p.tls, p.kinds_ok) {
-        (Err(e), _) => Cond::no("ResolvedRefs", "InvalidCertificateRef", e.clone()),
+        (Err(e), _) => Cond::no("ResolvedRefs", e.reason, e.message.clone()),
         (Ok(_), false) => Cond::no(
             "ResolvedRefs",
             "InvalidRouteKinds",

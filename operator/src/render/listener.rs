@@ -1,6 +1,7 @@
 //! Gateway listeners: protocol aliases (`UDP` → `TURN-UDP`, ...), conflicts (two listeners on the
 //! same port and transport: the later one loses), TLS certificates from Secrets for TURN-TLS and
-//! TURN-DTLS, and the route kinds a listener allows.
+//! TURN-DTLS (a Secret in another namespace only with a ReferenceGrant), and the route kinds a
+//! listener allows.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -8,11 +9,30 @@ use gateway_api::gateways::{Gateway, GatewayListeners, GatewayListenersTlsMode};
 use k8s_openapi::api::core::v1::Secret;
 use proto::config::ListenerProtocol;
 
+use super::grants;
 use crate::crd::GROUP;
 use crate::store::{ObjectKey, Snapshot};
 
 /// Gateway API group.
 pub(crate) const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
+
+/// Why a listener's certificate reference did not resolve: a `ResolvedRefs` reason and message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RefError {
+    /// Condition reason (`InvalidCertificateRef` or `RefNotPermitted`).
+    pub(crate) reason: &'static str,
+    /// Human-readable message.
+    pub(crate) message: String,
+}
+
+impl RefError {
+    fn invalid(message: impl Into<String>) -> Self {
+        Self {
+            reason: "InvalidCertificateRef",
+            message: message.into(),
+        }
+    }
+}
 
 /// What the renderer decided about one listener.
 #[derive(Clone, Debug)]
@@ -26,7 +46,7 @@ pub(crate) struct ListenerPlan<'a> {
     /// Same port and transport as an earlier listener.
     pub(crate) conflicted: bool,
     /// Base64 PEM cert and key for TLS/DTLS; `Err` says why they could not be resolved.
-    pub(crate) tls: Result<Option<(String, String)>, String>,
+    pub(crate) tls: Result<Option<(String, String)>, RefError>,
     /// `allowedRoutes.kinds` admits UDPRoutes.
     pub(crate) kinds_ok: bool,
 }
@@ -101,31 +121,60 @@ fn certificate(
     snap: &Snapshot,
     ns: &str,
     l: &GatewayListeners,
-) -> Result<(String, String), String> {
-    let tls = l.tls.as_ref().ok_or("TLS listener without a tls section")?;
+) -> Result<(String, String), RefError> {
+    let tls = l
+        .tls
+        .as_ref()
+        .ok_or_else(|| RefError::invalid("TLS listener without a tls section"))?;
     if matches!(tls.mode, Some(GatewayListenersTlsMode::Passthrough)) {
-        return Err("TLS mode Passthrough is not supported".into());
+        return Err(RefError::invalid("TLS mode Passthrough is not supported"));
     }
     let refs = tls.certificate_refs.as_deref().unwrap_or_default();
-    if refs.is_empty() {
-        return Err("no certificateRefs".into());
-    }
-    let mut last = String::new();
+    let mut last = RefError::invalid("no certificateRefs");
     for r in refs {
         if !matches!(r.group.as_deref(), None | Some(""))
             || !matches!(r.kind.as_deref(), None | Some("Secret"))
         {
-            last = format!("certificateRef {} is not a Secret", r.name);
+            last = RefError::invalid(format!("certificateRef {} is not a Secret", r.name));
             continue;
         }
         let key = ObjectKey::new(r.namespace.as_deref().unwrap_or(ns), &r.name);
-        match snap.secrets.get(&key).map(|s| cert_and_key(s)) {
-            Some(Some(pair)) => return Ok(pair),
-            Some(None) => last = format!("Secret {key} has no tls.crt/tls.key"),
-            None => last = format!("Secret {key} not found"),
+        match secret(snap, ns, &key) {
+            Ok(pair) => return Ok(pair),
+            Err(e) => last = e,
         }
     }
     Err(last)
+}
+
+/// Cert and key of the Secret `key`, referenced from a Gateway in `gw_ns`.
+fn secret(snap: &Snapshot, gw_ns: &str, key: &ObjectKey) -> Result<(String, String), RefError> {
+    let from = grants::Referrer {
+        group: GATEWAY_GROUP,
+        kind: "Gateway",
+        namespace: gw_ns,
+    };
+    let to = grants::Target {
+        group: "",
+        kind: "Secret",
+        key,
+    };
+    if !grants::permitted(snap, from, to) {
+        return Err(RefError {
+            reason: "RefNotPermitted",
+            message: format!(
+                "no ReferenceGrant in {} permits Secret {key}",
+                key.namespace
+            ),
+        });
+    }
+    match snap.secrets.get(key).map(|s| cert_and_key(s)) {
+        Some(Some(pair)) => Ok(pair),
+        Some(None) => Err(RefError::invalid(format!(
+            "Secret {key} has no tls.crt/tls.key"
+        ))),
+        None => Err(RefError::invalid(format!("Secret {key} not found"))),
+    }
 }
 
 fn cert_and_key(s: &Secret) -> Option<(String, String)> {

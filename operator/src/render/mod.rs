@@ -3,10 +3,10 @@
 //!
 //! ```text
 //!  Snapshot ─► Context (indexes: routes with v1alpha2 masking, EndpointSlices per Service,
-//!                        one cluster per route)
+//!                        one cluster per route; ReferenceGrants checked by `grants`)
 //!     for each GatewayClass with our controllerName ─► class::validate ─► GatewayConfig
-//!        for each Gateway of the class ─► gateway::render ─► StunnerConfig, Deployment, Service,
-//!                                                            ScaledObject or HPA, Gateway status
+//!        for each Gateway of the class ─► gateway::render ─► StunnerConfig, Deployment (+ ScaledObject
+//!                                                            or HPA) or DaemonSet, Service, Gateway status
 //!     route::statuses (parent entries of other controllers kept) ─► orphans (owned, not wanted)
 //! ```
 
@@ -18,6 +18,7 @@ mod cluster;
 mod context;
 mod deployment;
 mod gateway;
+mod grants;
 pub mod keda;
 mod listener;
 mod orphans;
@@ -30,7 +31,7 @@ use std::collections::BTreeMap;
 use gateway_api::experimental::udproutes::UdpRouteStatus;
 use gateway_api::gatewayclasses::GatewayClassStatus;
 use gateway_api::gateways::GatewayStatus;
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -47,6 +48,7 @@ pub use context::RouteApi;
 pub use deployment::{DEFAULT_TERMINATION_GRACE, DRAIN_GRACE_MARGIN, HEALTH_PORT};
 pub use gateway::LISTENER_ADDRESS;
 pub use keda::ScaledObject;
+pub use service::HEALTH_CHECK_PORT_NAME;
 
 /// The controllerName of GatewayClasses this operator manages.
 pub const CONTROLLER_NAME: &str = "stunner.l7mp.io/gateway-operator";
@@ -79,6 +81,11 @@ pub mod keys {
     pub const TARGETPORT: &str = "stunner.l7mp.io/targetport";
     /// `"true"`: `sessionAffinity: None` instead of ClientIP.
     pub const DISABLE_SESSION_AFFINITY: &str = "stunner.l7mp.io/disable-session-affinity";
+    /// `"true"`: do not add the health-check port to a LoadBalancer Service even when a
+    /// `service.beta.kubernetes.io/…health…port` annotation asks for one.
+    pub const DISABLE_HEALTH_CHECK_EXPOSE: &str = "stunner.l7mp.io/disable-health-check-expose";
+    /// Prefix of the cloud load-balancer annotations read for the health-check port/protocol.
+    pub const CLOUD_LB_PREFIX: &str = "service.beta.kubernetes.io/";
     /// `"true"`: do not run a Deployment for this Gateway.
     pub const DISABLE_MANAGED_DATAPLANE: &str = "stunner.l7mp.io/disable-managed-dataplane";
 }
@@ -97,6 +104,10 @@ pub struct RenderOptions {
     /// Whether the KEDA API (`keda.sh/v1alpha1` ScaledObject) is served (found by API discovery in
     /// the controller): autoscaled Gateways get a ScaledObject, otherwise a CPU HPA.
     pub keda: bool,
+    /// Enforce ReferenceGrants on cross-namespace route backendRefs (Gateway API semantics). Off by
+    /// default: upstream STUNner allows a route to name a backend in any namespace. TLS
+    /// certificateRefs of listeners always need a grant.
+    pub require_backend_grants: bool,
 }
 
 impl Default for RenderOptions {
@@ -107,6 +118,7 @@ impl Default for RenderOptions {
             default_image: "l7mp/stunnerd:latest".into(),
             now: Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
             keda: false,
+            require_backend_grants: false,
         }
     }
 }
@@ -125,6 +137,8 @@ pub struct RouteId {
 pub enum OwnedKind {
     /// The dataplane Deployment.
     Deployment,
+    /// The dataplane DaemonSet (Dataplane `spec.dataplaneResource: DaemonSet`).
+    DaemonSet,
     /// The LoadBalancer (or NodePort, ...) Service.
     Service,
     /// The KEDA ScaledObject of an autoscaled Gateway.
@@ -140,6 +154,8 @@ pub struct Rendered {
     pub configs: BTreeMap<ObjectKey, StunnerConfig>,
     /// Dataplane Deployments to apply.
     pub deployments: Vec<Deployment>,
+    /// Dataplane DaemonSets to apply (Gateways whose Dataplane asks for a DaemonSet).
+    pub daemon_sets: Vec<DaemonSet>,
     /// Gateway Services to apply.
     pub services: Vec<Service>,
     /// KEDA ScaledObjects of autoscaled Gateways (when KEDA is served).

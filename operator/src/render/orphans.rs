@@ -48,6 +48,9 @@ pub(crate) fn find(snap: &Snapshot, out: &mut Rendered) {
     orphans.extend(
         unwanted(&snap.deployments, deployments, owned).map(|k| (OwnedKind::Deployment, k)),
     );
+    let daemon_sets = out.daemon_sets.iter().map(|d| &d.metadata);
+    orphans
+        .extend(unwanted(&snap.daemon_sets, daemon_sets, owned).map(|k| (OwnedKind::DaemonSet, k)));
     let services = out.services.iter().map(|s| &s.metadata);
     orphans.extend(unwanted(&snap.services, services, owned).map(|k| (OwnedKind::Service, k)));
     let scaled = out.scaled_objects.iter().map(|s| &s.metadata);

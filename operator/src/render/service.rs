@@ -1,6 +1,13 @@
 //! The Service exposing a Gateway (default type LoadBalancer): one port per accepted listener,
 //! shaped by the annotations of DESIGN §6 (set on the Gateway, or as defaults in the GatewayConfig's
 //! `loadBalancerServiceAnnotations`).
+//!
+//! Cloud load balancers health-check UDP-only Services over TCP or HTTP; as upstream, when the
+//! merged annotations carry a `service.beta.kubernetes.io/…health…port` key (e.g. AWS's
+//! `aws-load-balancer-healthcheck-port`, DigitalOcean's `do-loadbalancer-healthcheck-port`) and a
+//! `…health…protocol` key of `TCP` or `HTTP`, a LoadBalancer Service gets an extra TCP port
+//! [`HEALTH_CHECK_PORT_NAME`] with that number (stunnerd's health server listens on 8086), unless
+//! `stunner.l7mp.io/disable-health-check-expose: "true"`.
 
 use std::collections::BTreeMap;
 
@@ -15,28 +22,32 @@ use super::listener::{ListenerPlan, service_protocol};
 use crate::crd::GatewayConfig;
 use crate::store::ObjectKey;
 
-/// The labels every operator-created object of a Gateway carries.
-pub(crate) fn owned_labels(gw: &Gateway) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (keys::OWNED_BY.into(), keys::OWNED_BY_VALUE.into()),
+/// Name of the health-check Service port.
+pub const HEALTH_CHECK_PORT_NAME: &str = "gateway-health-check";
+
+/// The two labels naming a Gateway (name and namespace: `/` is not allowed in label values).
+fn gateway_labels(gw: &Gateway) -> [(String, String); 2] {
+    [
         (keys::RELATED_GATEWAY_NAME.into(), gw.name_any()),
         (
             keys::RELATED_GATEWAY_NAMESPACE.into(),
             gw.namespace().unwrap_or_default(),
         ),
-    ])
+    ]
+}
+
+/// The labels every operator-created object of a Gateway carries.
+pub(crate) fn owned_labels(gw: &Gateway) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::from(gateway_labels(gw));
+    labels.insert(keys::OWNED_BY.into(), keys::OWNED_BY_VALUE.into());
+    labels
 }
 
 /// The pod selector of a Gateway's dataplane.
 pub(crate) fn selector(gw: &Gateway) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (keys::APP.into(), keys::APP_VALUE.into()),
-        (keys::RELATED_GATEWAY_NAME.into(), gw.name_any()),
-        (
-            keys::RELATED_GATEWAY_NAMESPACE.into(),
-            gw.namespace().unwrap_or_default(),
-        ),
-    ])
+    let mut labels = BTreeMap::from(gateway_labels(gw));
+    labels.insert(keys::APP.into(), keys::APP_VALUE.into());
+    labels
 }
 
 /// GatewayConfig LB annotations, overridden by the Gateway's, plus the related-gateway annotation.
@@ -75,12 +86,15 @@ pub(crate) fn render(
     } else {
         "ClientIP"
     };
-    let ports = ports(
+    let mut ports = ports(
         plans,
         is_true(keys::MIXED_PROTOCOL, "true"),
         &port_map(&ann, keys::NODEPORT),
         &port_map(&ann, keys::TARGETPORT),
     );
+    if svc_type == "LoadBalancer" && !is_true(keys::DISABLE_HEALTH_CHECK_EXPOSE, "true") {
+        ports.extend(health_check_port(&ann));
+    }
     Service {
         metadata: ObjectMeta {
             name: Some(gw.name_any()),
@@ -138,4 +152,31 @@ pub(crate) fn port_map(ann: &BTreeMap<String, String>, key: &str) -> BTreeMap<St
     ann.get(key)
         .and_then(|v| serde_json::from_str(v).ok())
         .unwrap_or_default()
+}
+
+/// Whether `key` is a cloud LB annotation matching `service.beta.kubernetes.io/.*health.*<suffix>`.
+fn health_key(key: &str, suffix: &str) -> bool {
+    key.strip_prefix(keys::CLOUD_LB_PREFIX)
+        .and_then(|rest| rest.find("health").map(|i| &rest[i + "health".len()..]))
+        .is_some_and(|tail| tail.ends_with(suffix))
+}
+
+/// The health-check port the cloud LB annotations ask for: the last matching port key (in key
+/// order) must parse as a port and some protocol key must say TCP or HTTP (both map to a TCP
+/// Service port); anything else adds nothing, as upstream.
+fn health_check_port(ann: &BTreeMap<String, String>) -> Option<ServicePort> {
+    let port: i32 = ann
+        .iter()
+        .rfind(|(k, _)| health_key(k, "port"))
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .filter(|p| (1..=65535).contains(p))?;
+    let mut protocols = ann.iter().filter(|(k, _)| health_key(k, "protocol"));
+    let tcp = protocols.clone().next().is_some()
+        && protocols.all(|(_, v)| matches!(v.to_ascii_uppercase().as_str(), "TCP" | "HTTP"));
+    tcp.then(|| ServicePort {
+        name: Some(HEALTH_CHECK_PORT_NAME.into()),
+        protocol: Some("TCP".into()),
+        port,
+        ..Default::default()
+    })
 }

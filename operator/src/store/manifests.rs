@@ -97,7 +97,11 @@ impl Snapshot {
             ("", "Node") => put(&mut self.nodes, doc, index, &k),
             ("", "Namespace") => put(&mut self.namespaces, doc, index, &k),
             ("discovery.k8s.io", "EndpointSlice") => put(&mut self.endpoint_slices, doc, index, &k),
+            ("gateway.networking.k8s.io", "ReferenceGrant") => {
+                put(&mut self.reference_grants, doc, index, &k)
+            }
             ("apps", "Deployment") => put(&mut self.deployments, doc, index, &k),
+            ("apps", "DaemonSet") => put(&mut self.daemon_sets, doc, index, &k),
             ("keda.sh", "ScaledObject") => put(&mut self.scaled_objects, doc, index, &k),
             ("autoscaling", "HorizontalPodAutoscaler") => put(&mut self.hpas, doc, index, &k),
             _ => Err(ManifestError::UnsupportedKind { index, kind: k }),

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use gateway_api::experimental::udproutes::UdpRoute as UdpRouteV1A2;
 use gateway_api::gatewayclasses::GatewayClass;
 use gateway_api::gateways::Gateway;
-use k8s_openapi::api::apps::v1::Deployment;
+use gateway_api::referencegrants::ReferenceGrant;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -95,8 +96,12 @@ pub struct Snapshot {
     pub secrets: Objects<Secret>,
     /// Namespaces (for `allowedRoutes` label selectors).
     pub namespaces: Objects<Namespace>,
+    /// ReferenceGrants (cross-namespace TLS Secret and backend references).
+    pub reference_grants: Objects<ReferenceGrant>,
     /// Deployments owned by the operator (to find orphans).
     pub deployments: Objects<Deployment>,
+    /// DaemonSets owned by the operator (to find orphans).
+    pub daemon_sets: Objects<DaemonSet>,
     /// KEDA ScaledObjects labelled as owned by the operator (to find orphans; empty until the
     /// KEDA API is discovered).
     pub scaled_objects: Objects<DynamicObject>,

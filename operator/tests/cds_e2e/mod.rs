@@ -47,8 +47,9 @@ pub(crate) struct Stunnerd {
 }
 
 impl Stunnerd {
-    /// Spawns `stunnerd -w -c http://<cds> --id <id>`; its health server comes from the config
-    /// at `health`.
+    /// Spawns `stunnerd -w -c http://<cds> --id <id>` with pod IP `STUNNER_ADDR=127.0.0.1` (the
+    /// rendered listeners bind `$STUNNER_ADDR`); its health server comes from the config at
+    /// `health`.
     pub(crate) fn spawn(cds: SocketAddr, id: &str, health: u16) -> Self {
         let log = std::env::temp_dir().join(format!("cds-stunnerd-{}.log", std::process::id()));
         let out = std::fs::File::create(&log).expect("log file");
@@ -56,6 +57,7 @@ impl Stunnerd {
             .args(["-w", "-c", &format!("http://{cds}"), "--id", id])
             .args(["-l", "all:WARN"])
             .env("NO_COLOR", "1")
+            .env("STUNNER_ADDR", "127.0.0.1")
             .stdout(out.try_clone().expect("dup"))
             .stderr(out)
             .spawn()
@@ -97,28 +99,19 @@ impl Drop for Stunnerd {
 }
 
 /// `GET path` on 127.0.0.1:`port` over a fresh connection: (status, body); (0, "") when the
-/// server is unreachable.
+/// server is unreachable or does not answer in time.
 pub(crate) fn get(port: u16, path: &str) -> (u16, String) {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
-        return (0, String::new());
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    let _ = s.set_nodelay(true);
-    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-    if s.write_all(req.as_bytes()).is_err() {
-        return (0, String::new());
-    }
     let mut resp = String::new();
-    let _ = s.read_to_string(&mut resp);
-    let code = resp
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (code, body)
+    let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).and_then(|mut s| {
+        s.set_read_timeout(Some(Duration::from_secs(2)))?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )?;
+        s.read_to_string(&mut resp)
+    });
+    let code = resp.split(' ').nth(1).and_then(|c| c.parse().ok());
+    let body = resp.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (code.unwrap_or(0), body.to_owned())
 }

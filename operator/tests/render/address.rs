@@ -21,80 +21,44 @@ fn gw_with_address(addr: &str) -> String {
     )
 }
 
-#[test]
-fn precedence_table() {
-    let lb = "{ loadBalancer: { ingress: [{ ip: 1.2.3.4 }] } }";
-    let cases = [
-        (
-            "spec address wins",
-            gw_with_address("{ type: IPAddress, value: 9.9.9.9 }"),
-            lb_service("LoadBalancer", lb),
-            ("9.9.9.9", 3478),
-        ),
-        (
-            "lb ip",
-            gateway("udp-gateway", &["udp-listener:3478:UDP"]),
-            lb_service("LoadBalancer", lb),
-            ("1.2.3.4", 3478),
-        ),
-        (
-            "lb hostname",
-            gateway("udp-gateway", &["udp-listener:3478:UDP"]),
-            lb_service(
-                "LoadBalancer",
-                "{ loadBalancer: { ingress: [{ hostname: lb.example.com }] } }",
-            ),
-            ("lb.example.com", 3478),
-        ),
-        (
-            "lb ip before hostname",
-            gateway("udp-gateway", &["udp-listener:3478:UDP"]),
-            lb_service(
-                "LoadBalancer",
-                "{ loadBalancer: { ingress: [{ ip: 1.1.1.1, hostname: h }] } }",
-            ),
-            ("1.1.1.1", 3478),
-        ),
-        (
-            "lb pending → nodeport",
-            gateway("udp-gateway", &["udp-listener:3478:UDP"]),
-            lb_service("LoadBalancer", "{}"),
-            ("5.6.7.8", 30478),
-        ),
-        (
-            "nodeport service",
-            gateway("udp-gateway", &["udp-listener:3478:UDP"]),
-            lb_service("NodePort", "{}"),
-            ("5.6.7.8", 30478),
-        ),
-        (
-            "nodeport ignores lb status",
-            gateway("udp-gateway", &["udp-listener:3478:UDP"]),
-            lb_service("NodePort", lb),
-            ("5.6.7.8", 30478),
-        ),
-        (
-            "empty spec address skipped",
-            gw_with_address("{ type: IPAddress, value: '' }"),
-            lb_service("LoadBalancer", lb),
-            ("1.2.3.4", 3478),
-        ),
-    ];
-    for (name, gw, svc, (addr, port)) in cases {
-        let r = run(&base_with(&format!("{NODES}---\n{gw}---\n{svc}")));
-        assert_eq!(public(&r), (addr.to_string(), port), "{name}");
-        assert_eq!(
-            gw_cond(&r, "stunner/udp-gateway", "Programmed"),
-            ok("Programmed"),
-            "{name}"
-        );
-        let addrs = gw_status(&r, "stunner/udp-gateway")
-            .addresses
-            .clone()
-            .unwrap();
-        assert_eq!(addrs[0].value, addr, "{name}");
-    }
+/// Gateway `gw` exposed by Service `svc` (two Nodes exist, one with an ExternalIP) advertises
+/// `addr:port`, is Programmed and reports the address in its status.
+fn precedence(gw: &str, svc: &str, addr: &str, port: u16) {
+    let r = run(&base_with(&format!("{NODES}---\n{gw}---\n{svc}")));
+    assert_eq!(public(&r), (addr.to_string(), port));
+    assert_eq!(
+        gw_cond(&r, "stunner/udp-gateway", "Programmed"),
+        ok("Programmed")
+    );
+    let addrs = gw_status(&r, "stunner/udp-gateway")
+        .addresses
+        .clone()
+        .unwrap();
+    assert_eq!(addrs[0].value, addr);
 }
+
+const LB: &str = "{ loadBalancer: { ingress: [{ ip: 1.2.3.4 }] } }";
+
+fn plain() -> String {
+    gateway("udp-gateway", &["udp-listener:3478:UDP"])
+}
+
+cases! { precedence {
+    spec_address_wins: (&gw_with_address("{ type: IPAddress, value: 9.9.9.9 }"),
+        &lb_service("LoadBalancer", LB), "9.9.9.9", 3478),
+    lb_ip: (&plain(), &lb_service("LoadBalancer", LB), "1.2.3.4", 3478),
+    lb_hostname: (&plain(),
+        &lb_service("LoadBalancer", "{ loadBalancer: { ingress: [{ hostname: lb.example.com }] } }"),
+        "lb.example.com", 3478),
+    lb_ip_before_hostname: (&plain(),
+        &lb_service("LoadBalancer", "{ loadBalancer: { ingress: [{ ip: 1.1.1.1, hostname: h }] } }"),
+        "1.1.1.1", 3478),
+    lb_pending_falls_back_to_node_port: (&plain(), &lb_service("LoadBalancer", "{}"), "5.6.7.8", 30478),
+    node_port_service: (&plain(), &lb_service("NodePort", "{}"), "5.6.7.8", 30478),
+    node_port_ignores_lb_status: (&plain(), &lb_service("NodePort", LB), "5.6.7.8", 30478),
+    empty_spec_address_skipped: (&gw_with_address("{ type: IPAddress, value: '' }"),
+        &lb_service("LoadBalancer", LB), "1.2.3.4", 3478),
+}}
 
 #[test]
 fn per_port_lb_status_preferred() {

@@ -84,51 +84,45 @@ fn class_with(params: &str) -> String {
     )
 }
 
-#[test]
-fn invalid_gatewayclass_parameters_table() {
-    let cases = [
-        ("missing parametersRef", String::new()),
-        ("wrong group", "  parametersRef: { group: example.com, kind: GatewayConfig, name: stunner-gatewayconfig, namespace: stunner }\n".into()),
-        ("wrong kind", "  parametersRef: { group: stunner.l7mp.io, kind: Dataplane, name: stunner-gatewayconfig, namespace: stunner }\n".into()),
-        ("no namespace", "  parametersRef: { group: stunner.l7mp.io, kind: GatewayConfig, name: stunner-gatewayconfig }\n".into()),
-        ("unknown config", "  parametersRef: { group: stunner.l7mp.io, kind: GatewayConfig, name: nope, namespace: stunner }\n".into()),
-        ("config in other ns", "  parametersRef: { group: stunner.l7mp.io, kind: GatewayConfig, name: stunner-gatewayconfig, namespace: default }\n".into()),
-    ];
-    for (name, params) in cases {
-        let r = run(&base_with(&class_with(&params)));
-        let c = &r.gateway_class_statuses["stunner-gatewayclass"]
-            .conditions
-            .as_ref()
-            .unwrap()[0];
-        assert_eq!(
-            (c.status.as_str(), c.reason.as_str()),
-            ("False", "InvalidParameters"),
-            "{name}"
-        );
-        assert!(r.configs.is_empty(), "{name}");
-        assert!(r.deployments.is_empty() && r.services.is_empty(), "{name}");
-        assert_eq!(
-            gw_cond(&r, "stunner/udp-gateway", "Accepted"),
-            no("InvalidParameters"),
-            "{name}"
-        );
-        assert_eq!(
-            gw_cond(&r, "stunner/udp-gateway", "Programmed"),
-            no("Invalid"),
-            "{name}"
-        );
-        assert_eq!(
-            route_cond(
-                &r,
-                &stunner_route("stunner/media-plane"),
-                "udp-gateway",
-                "Accepted"
-            ),
-            no("Pending"),
-            "{name}"
-        );
-    }
+/// A GatewayClass with `params` is refused: nothing rendered, Gateway and route pending.
+fn invalid_class(params: &str) {
+    let r = run(&base_with(&class_with(params)));
+    let c = &r.gateway_class_statuses["stunner-gatewayclass"]
+        .conditions
+        .as_ref()
+        .unwrap()[0];
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        ("False", "InvalidParameters")
+    );
+    assert!(r.configs.is_empty());
+    assert!(r.deployments.is_empty() && r.services.is_empty());
+    assert_eq!(
+        gw_cond(&r, "stunner/udp-gateway", "Accepted"),
+        no("InvalidParameters")
+    );
+    assert_eq!(
+        gw_cond(&r, "stunner/udp-gateway", "Programmed"),
+        no("Invalid")
+    );
+    assert_eq!(base_route_cond(&r, "Accepted"), no("Pending"));
 }
+
+fn params(group: &str, kind: &str, name: &str, ns: &str) -> String {
+    format!("  parametersRef: {{ group: {group}, kind: {kind}, name: {name}{ns} }}\n")
+}
+
+const CONF: &str = "stunner-gatewayconfig";
+
+cases! { invalid_class {
+    class_missing_parameters_ref: (""),
+    class_parameters_wrong_group: (&params("example.com", "GatewayConfig", CONF, ", namespace: stunner")),
+    class_parameters_wrong_kind: (&params("stunner.l7mp.io", "Dataplane", CONF, ", namespace: stunner")),
+    class_parameters_without_namespace: (&params("stunner.l7mp.io", "GatewayConfig", CONF, "")),
+    class_parameters_unknown_config: (&params("stunner.l7mp.io", "GatewayConfig", "nope", ", namespace: stunner")),
+    class_parameters_config_in_other_namespace: (
+        &params("stunner.l7mp.io", "GatewayConfig", CONF, ", namespace: default")),
+}}
 
 #[test]
 fn invalid_class_orphans_owned_service() {

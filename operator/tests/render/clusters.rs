@@ -3,40 +3,24 @@
 
 use crate::fixtures::*;
 
+const STATIC: &str = "apiVersion: stunner.l7mp.io/v1\nkind: StaticService\nmetadata: { name: static-svc, namespace: stunner }\nspec: { prefixes: [10.11.12.13, 10.0.0.0/8] }\n";
+
+/// Renders the base with route `stunner/media-plane` to `backends` and [`STATIC`].
+fn with_route(backends: &str) -> operator::render::Rendered {
+    let r = route(
+        "stunner",
+        "media-plane",
+        "[{ name: udp-gateway }]",
+        backends,
+    );
+    run(&base_with(&format!("{r}---\n{STATIC}")))
+}
+
 fn one_route(backends: &str) -> Vec<String> {
-    let r = run(&base_with(&format!(
-        "{}---\n{STATIC}",
-        route(
-            "stunner",
-            "media-plane",
-            "[{ name: udp-gateway }]",
-            backends
-        )
-    )));
-    config(&r, "stunner/udp-gateway")
+    config(&with_route(backends), "stunner/udp-gateway")
         .cluster("stunner/media-plane")
         .map(|c| c.endpoints.clone())
         .unwrap_or_default()
-}
-
-const STATIC: &str = "apiVersion: stunner.l7mp.io/v1\nkind: StaticService\nmetadata: { name: static-svc, namespace: stunner }\nspec: { prefixes: [10.11.12.13, 10.0.0.0/8] }\n";
-
-fn resolved(backends: &str) -> (String, String) {
-    let r = run(&base_with(&format!(
-        "{}---\n{STATIC}",
-        route(
-            "stunner",
-            "media-plane",
-            "[{ name: udp-gateway }]",
-            backends
-        )
-    )));
-    route_cond(
-        &r,
-        &stunner_route("stunner/media-plane"),
-        "udp-gateway",
-        "ResolvedRefs",
-    )
 }
 
 #[test]
@@ -47,91 +31,45 @@ fn endpoints_include_not_ready_and_cluster_ip_sorted() {
     );
 }
 
-#[test]
-fn backend_table() {
-    let cases: [(&str, &[&str], (&str, &str)); 12] = [
-        (
-            "[{ name: media-server, namespace: default, port: 9001 }]",
-            &[
-                "10.244.0.5:<9001-9001>",
-                "10.244.0.6:<9001-9001>",
-                "10.96.0.10:<9001-9001>",
-            ],
-            ("True", "ResolvedRefs"),
-        ),
-        (
-            "[{ name: media-server, namespace: default, port: 10000, endPort: 20000 }]",
-            &[
-                "10.244.0.5:<10000-20000>",
-                "10.244.0.6:<10000-20000>",
-                "10.96.0.10:<10000-20000>",
-            ],
-            ("True", "ResolvedRefs"),
-        ),
-        (
-            "[{ name: media-server, namespace: default, port: 5000, endPort: 10 }]",
-            &[
-                "10.244.0.5:<5000-5000>",
-                "10.244.0.6:<5000-5000>",
-                "10.96.0.10:<5000-5000>",
-            ],
-            ("True", "ResolvedRefs"),
-        ),
-        (
-            "[{ name: media-server, namespace: default, endPort: 20000 }]",
-            &["10.244.0.5", "10.244.0.6", "10.96.0.10"],
-            ("True", "ResolvedRefs"),
-        ),
-        (
-            "[{ name: static-svc, group: stunner.l7mp.io, kind: StaticService }]",
-            &["10.0.0.0/8", "10.11.12.13"],
-            ("True", "ResolvedRefs"),
-        ),
-        (
-            "[{ name: static-svc, kind: StaticService }]",
-            &["10.0.0.0/8", "10.11.12.13"],
-            ("True", "ResolvedRefs"),
-        ),
-        (
-            "[{ name: static-svc, group: stunner.l7mp.io, kind: StaticService, port: 1, endPort: 2 }]",
-            &["10.0.0.0/8:<1-2>", "10.11.12.13:<1-2>"],
-            ("True", "ResolvedRefs"),
-        ),
-        (
-            "[{ name: nope, namespace: default }]",
-            &[],
-            ("False", "BackendNotFound"),
-        ),
-        (
-            "[{ name: nope, group: stunner.l7mp.io, kind: StaticService }]",
-            &[],
-            ("False", "BackendNotFound"),
-        ),
-        (
-            "[{ name: media-server, namespace: default, kind: Pod }]",
-            &[],
-            ("False", "InvalidKind"),
-        ),
-        (
-            "[{ name: media-server, namespace: default, group: example.com }]",
-            &[],
-            ("False", "InvalidKind"),
-        ),
-        (
-            "[{ name: media-server, namespace: default }, { name: nope }]",
-            &["10.244.0.5", "10.244.0.6", "10.96.0.10"],
-            ("False", "BackendNotFound"),
-        ),
-    ];
-    for (backends, eps, (st, reason)) in cases {
-        assert_eq!(one_route(backends), eps, "{backends}");
-        assert_eq!(
-            resolved(backends),
-            (st.to_string(), reason.to_string()),
-            "{backends}"
-        );
-    }
+/// The cluster of a route to `backends` has endpoints `eps` and ResolvedRefs `want`.
+fn backend(backends: &str, eps: &[&str], want: (String, String)) {
+    let r = with_route(backends);
+    let got = config(&r, "stunner/udp-gateway")
+        .cluster("stunner/media-plane")
+        .map(|c| c.endpoints.clone())
+        .unwrap_or_default();
+    assert_eq!(got, eps);
+    assert_eq!(base_route_cond(&r, "ResolvedRefs"), want);
 }
+
+const ALL: &[&str] = &["10.244.0.5", "10.244.0.6", "10.96.0.10"];
+const PREFIXES: &[&str] = &["10.0.0.0/8", "10.11.12.13"];
+
+cases! { backend {
+    backend_port: ("[{ name: media-server, namespace: default, port: 9001 }]",
+        &["10.244.0.5:<9001-9001>", "10.244.0.6:<9001-9001>", "10.96.0.10:<9001-9001>"], ok("ResolvedRefs")),
+    backend_port_range: ("[{ name: media-server, namespace: default, port: 10000, endPort: 20000 }]",
+        &["10.244.0.5:<10000-20000>", "10.244.0.6:<10000-20000>", "10.96.0.10:<10000-20000>"], ok("ResolvedRefs")),
+    backend_end_port_below_port_ignored: ("[{ name: media-server, namespace: default, port: 5000, endPort: 10 }]",
+        &["10.244.0.5:<5000-5000>", "10.244.0.6:<5000-5000>", "10.96.0.10:<5000-5000>"], ok("ResolvedRefs")),
+    backend_end_port_without_port_ignored: (
+        "[{ name: media-server, namespace: default, endPort: 20000 }]", ALL, ok("ResolvedRefs")),
+    backend_static_service: (
+        "[{ name: static-svc, group: stunner.l7mp.io, kind: StaticService }]", PREFIXES, ok("ResolvedRefs")),
+    backend_static_service_without_group: (
+        "[{ name: static-svc, kind: StaticService }]", PREFIXES, ok("ResolvedRefs")),
+    backend_static_service_port_range: (
+        "[{ name: static-svc, group: stunner.l7mp.io, kind: StaticService, port: 1, endPort: 2 }]",
+        &["10.0.0.0/8:<1-2>", "10.11.12.13:<1-2>"], ok("ResolvedRefs")),
+    backend_missing_service: ("[{ name: nope, namespace: default }]", &[], no("BackendNotFound")),
+    backend_missing_static_service: (
+        "[{ name: nope, group: stunner.l7mp.io, kind: StaticService }]", &[], no("BackendNotFound")),
+    backend_invalid_kind: ("[{ name: media-server, namespace: default, kind: Pod }]", &[], no("InvalidKind")),
+    backend_invalid_group: (
+        "[{ name: media-server, namespace: default, group: example.com }]", &[], no("InvalidKind")),
+    backend_partial_resolution_keeps_found: (
+        "[{ name: media-server, namespace: default }, { name: nope }]", ALL, no("BackendNotFound")),
+}}
 
 #[test]
 fn unresolved_route_still_listed_on_listener_without_cluster() {
@@ -150,15 +88,7 @@ fn unresolved_route_still_listed_on_listener_without_cluster() {
         ["stunner/media-plane"]
     );
     assert!(config(&r, "stunner/udp-gateway").clusters.is_empty());
-    assert_eq!(
-        route_cond(
-            &r,
-            &stunner_route("stunner/media-plane"),
-            "udp-gateway",
-            "Accepted"
-        ),
-        ok("Accepted")
-    );
+    assert_eq!(base_route_cond(&r, "Accepted"), ok("Accepted"));
 }
 
 #[test]
@@ -190,15 +120,7 @@ fn slices_without_service_still_render() {
         endpoints(&r, "stunner/udp-gateway", "stunner/media-plane"),
         ["10.244.0.5", "10.244.0.6"]
     );
-    assert_eq!(
-        route_cond(
-            &r,
-            &stunner_route("stunner/media-plane"),
-            "udp-gateway",
-            "ResolvedRefs"
-        ),
-        ok("ResolvedRefs")
-    );
+    assert_eq!(base_route_cond(&r, "ResolvedRefs"), ok("ResolvedRefs"));
 }
 
 #[test]

@@ -138,37 +138,28 @@ fn metrics_endpoint_enabled() {
     );
 }
 
-#[test]
-fn replicas_table() {
-    for (spec, want) in [
-        ("{ image: x }", None),
-        ("{ image: x, replicas: 1 }", None),
-        ("{ image: x, replicas: 3 }", Some(3)),
-        ("{ image: x, replicas: 0 }", Some(0)),
-    ] {
-        let r = run(&base_with(&dataplane(spec)));
-        assert_eq!(dep(&r).spec.as_ref().unwrap().replicas, want, "{spec}");
-    }
+fn replicas(spec: &str, want: Option<i32>) {
+    let r = run(&base_with(&dataplane(spec)));
+    assert_eq!(dep(&r).spec.as_ref().unwrap().replicas, want);
 }
 
-#[test]
-fn termination_grace_table() {
-    for (spec, want) in [
-        ("{ image: x }", 3600),
-        ("{ image: x, terminationGracePeriodSeconds: 60 }", 60),
-    ] {
-        let r = run(&base_with(&dataplane(spec)));
-        let pod = dep(&r)
-            .spec
-            .as_ref()
-            .unwrap()
-            .template
-            .spec
-            .clone()
-            .unwrap();
-        assert_eq!(pod.termination_grace_period_seconds, Some(want), "{spec}");
-    }
+cases! { replicas {
+    replicas_unset_left_to_autoscaler: ("{ image: x }", None),
+    replicas_one_left_to_autoscaler: ("{ image: x, replicas: 1 }", None),
+    replicas_three_enforced: ("{ image: x, replicas: 3 }", Some(3)),
+    replicas_zero_enforced: ("{ image: x, replicas: 0 }", Some(0)),
+}}
+
+fn termination_grace(spec: &str, want: i64) {
+    let r = run(&base_with(&dataplane(spec)));
+    let pod = dep(&r).spec.clone().unwrap().template.spec.unwrap();
+    assert_eq!(pod.termination_grace_period_seconds, Some(want));
 }
+
+cases! { termination_grace {
+    grace_default_covers_drain: ("{ image: x }", 3600),
+    grace_from_dataplane: ("{ image: x, terminationGracePeriodSeconds: 60 }", 60),
+}}
 
 #[test]
 fn defaults_without_image_command_args() {

@@ -3,6 +3,7 @@
 //! Service with an address), plus helpers to tweak it and read the results.
 
 use gateway_api::gateways::GatewayStatus;
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use operator::render::{RenderOptions, Rendered, RouteApi, RouteId, render};
 use operator::store::{ObjectKey, Snapshot};
@@ -165,6 +166,20 @@ pub(crate) fn route_cond(r: &Rendered, id: &RouteId, parent: &str, t: &str) -> (
     (c.status.clone(), c.reason.clone())
 }
 
+/// (status, reason) of condition `t` of the base route `stunner/media-plane` for `udp-gateway`.
+pub(crate) fn base_route_cond(r: &Rendered, t: &str) -> (String, String) {
+    route_cond(r, &stunner_route("stunner/media-plane"), "udp-gateway", t)
+}
+
+/// Names of the ports of a Service.
+pub(crate) fn port_names(svc: &Service) -> Vec<String> {
+    svc.spec
+        .iter()
+        .flat_map(|s| s.ports.iter().flatten())
+        .filter_map(|p| p.name.clone())
+        .collect()
+}
+
 pub(crate) fn ok(reason: &str) -> (String, String) {
     ("True".into(), reason.into())
 }
@@ -211,5 +226,41 @@ pub(crate) fn gateway(name: &str, listeners: &[&str]) -> String {
 pub(crate) fn route(ns: &str, name: &str, parents: &str, backends: &str) -> String {
     format!(
         "apiVersion: stunner.l7mp.io/v1\nkind: UDPRoute\nmetadata: {{ name: {name}, namespace: {ns} }}\nspec:\n  parentRefs: {parents}\n  rules: [{{ backendRefs: {backends} }}]\n"
+    )
+}
+
+/// Base64 of a PEM certificate stand-in.
+pub(crate) const CERT: &str =
+    "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUIKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo=";
+/// Base64 of a PEM key stand-in.
+pub(crate) const KEY: &str =
+    "LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0tCk1JSUIKLS0tLS1FTkQgUFJJVkFURSBLRVktLS0tLQo=";
+
+/// A Secret `stunner/<name>` of type `ty` holding [`CERT`] and [`KEY`] under the given keys.
+pub(crate) fn tls_secret(name: &str, ty: &str, crt_key: &str, key_key: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{ name: {name}, namespace: stunner }}\ntype: {ty}\ndata: {{ {crt_key}: {CERT}, {key_key}: {KEY} }}\n"
+    )
+}
+
+/// The base Gateway with one TLS-ish listener `tls` on 443 referencing `refs` (YAML flow).
+pub(crate) fn tls_gateway(proto: &str, refs: &str) -> String {
+    format!(
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {{ name: udp-gateway, namespace: stunner }}\nspec:\n  gatewayClassName: stunner-gatewayclass\n  listeners:\n    - name: tls\n      port: 443\n      protocol: {proto}\n      tls: {{ mode: Terminate, certificateRefs: {refs} }}\n"
+    )
+}
+
+/// A Gateway `stunner/udp-gateway` with `listeners` and annotations `ann` (YAML flow map).
+pub(crate) fn annotated(ann: &str, listeners: &[&str]) -> String {
+    gateway("udp-gateway", listeners).replace(
+        "uid: uid-udp-gateway }",
+        &format!("uid: uid-udp-gateway, annotations: {ann} }}"),
+    )
+}
+
+/// The base GatewayConfig with `loadBalancerServiceAnnotations: ann` (YAML flow map).
+pub(crate) fn conf_annotations(ann: &str) -> String {
+    format!(
+        "apiVersion: stunner.l7mp.io/v1\nkind: GatewayConfig\nmetadata: {{ name: stunner-gatewayconfig, namespace: stunner }}\nspec: {{ userName: u, password: p, loadBalancerServiceAnnotations: {ann} }}\n"
     )
 }

@@ -3,197 +3,163 @@
 use crate::fixtures::*;
 use proto::config::ListenerProtocol;
 
-const CERT: &str =
-    "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUIKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo=";
-const KEY: &str =
-    "LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0tCk1JSUIKLS0tLS1FTkQgUFJJVkFURSBLRVktLS0tLQo=";
-
-fn tls_secret(name: &str, ty: &str, crt_key: &str, key_key: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: Secret\nmetadata: {{ name: {name}, namespace: stunner }}\ntype: {ty}\ndata: {{ {crt_key}: {CERT}, {key_key}: {KEY} }}\n"
-    )
+/// A listener spelled `alias` renders as `want`, accepted, with a cert only for TLS/DTLS.
+fn protocol_alias(alias: &str, want: ListenerProtocol) {
+    let s = base_with(&format!(
+        "{}---\n{}",
+        tls_secret("cert", "kubernetes.io/tls", "tls.crt", "tls.key"),
+        tls_gateway(alias, "[{ name: cert }]")
+    ));
+    let r = run(&s);
+    let c = config(&r, "stunner/udp-gateway");
+    assert_eq!(c.listeners[0].protocol, want);
+    assert_eq!(
+        l_cond(&r, "stunner/udp-gateway", "tls", "Accepted"),
+        ok("Accepted")
+    );
+    assert_eq!(!c.listeners[0].cert.is_empty(), want.is_tls());
 }
 
-fn tls_gateway(proto: &str, refs: &str) -> String {
-    format!(
-        "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {{ name: udp-gateway, namespace: stunner }}\nspec:\n  gatewayClassName: stunner-gatewayclass\n  listeners:\n    - name: tls\n      port: 443\n      protocol: {proto}\n      tls: {{ mode: Terminate, certificateRefs: {refs} }}\n"
-    )
+cases! { protocol_alias {
+    alias_turn_udp: ("TURN-UDP", ListenerProtocol::TurnUdp),
+    alias_udp: ("UDP", ListenerProtocol::TurnUdp),
+    alias_turn_tcp: ("TURN-TCP", ListenerProtocol::TurnTcp),
+    alias_tcp: ("TCP", ListenerProtocol::TurnTcp),
+    alias_turn_dtls: ("TURN-DTLS", ListenerProtocol::TurnDtls),
+    alias_dtls: ("DTLS", ListenerProtocol::TurnDtls),
+    alias_turn_tls: ("TURN-TLS", ListenerProtocol::TurnTls),
+    alias_tls: ("TLS", ListenerProtocol::TurnTls),
+}}
+
+/// A listener of protocol `proto` is refused while its sibling renders.
+fn unsupported_protocol(proto: &str) {
+    let r = run(&base_with(&gateway(
+        "udp-gateway",
+        &[&format!("bad:3478:{proto}"), "good:3479:UDP"],
+    )));
+    let c = config(&r, "stunner/udp-gateway");
+    assert_eq!(c.listeners.len(), 1);
+    assert_eq!(c.listeners[0].name, "stunner/udp-gateway/good");
+    assert_eq!(
+        l_cond(&r, "stunner/udp-gateway", "bad", "Accepted"),
+        no("UnsupportedProtocol")
+    );
+    assert_eq!(
+        l_cond(&r, "stunner/udp-gateway", "bad", "Programmed"),
+        no("Invalid")
+    );
+    assert_eq!(attached(&r, "stunner/udp-gateway", "bad"), 0);
 }
 
-#[test]
-fn protocol_aliases_table() {
-    let cases = [
-        ("TURN-UDP", ListenerProtocol::TurnUdp),
-        ("UDP", ListenerProtocol::TurnUdp),
-        ("TURN-TCP", ListenerProtocol::TurnTcp),
-        ("TCP", ListenerProtocol::TurnTcp),
-        ("TURN-DTLS", ListenerProtocol::TurnDtls),
-        ("DTLS", ListenerProtocol::TurnDtls),
-        ("TURN-TLS", ListenerProtocol::TurnTls),
-        ("TLS", ListenerProtocol::TurnTls),
-    ];
-    for (alias, want) in cases {
-        let s = base_with(&format!(
-            "{}---\n{}",
-            tls_secret("cert", "kubernetes.io/tls", "tls.crt", "tls.key"),
-            tls_gateway(alias, "[{ name: cert }]")
-        ));
-        let r = run(&s);
-        let c = config(&r, "stunner/udp-gateway");
-        assert_eq!(c.listeners[0].protocol, want, "{alias}");
-        assert_eq!(
-            l_cond(&r, "stunner/udp-gateway", "tls", "Accepted"),
-            ok("Accepted"),
-            "{alias}"
-        );
-        let tls = want.is_tls();
-        assert_eq!(
-            !c.listeners[0].cert.is_empty(),
-            tls,
-            "{alias}: cert only for TLS/DTLS"
-        );
-    }
-}
+cases! { unsupported_protocol {
+    unsupported_http: ("HTTP"),
+    unsupported_https: ("HTTPS"),
+    unsupported_sctp: ("SCTP"),
+    unsupported_turn_quic: ("TURN-QUIC"),
+    unsupported_quic: ("quic"),
+}}
 
-#[test]
-fn unsupported_protocols_table() {
-    for proto in ["HTTP", "HTTPS", "SCTP", "TURN-QUIC", "quic"] {
-        let r = run(&base_with(&gateway(
-            "udp-gateway",
-            &[&format!("bad:3478:{proto}"), "good:3479:UDP"],
-        )));
-        let c = config(&r, "stunner/udp-gateway");
-        assert_eq!(c.listeners.len(), 1, "{proto}");
-        assert_eq!(c.listeners[0].name, "stunner/udp-gateway/good");
-        assert_eq!(
-            l_cond(&r, "stunner/udp-gateway", "bad", "Accepted"),
-            no("UnsupportedProtocol"),
-            "{proto}"
-        );
-        assert_eq!(
-            l_cond(&r, "stunner/udp-gateway", "bad", "Programmed"),
-            no("Invalid"),
-            "{proto}"
-        );
-        assert_eq!(attached(&r, "stunner/udp-gateway", "bad"), 0);
-    }
-}
-
-#[test]
-fn conflicts_table() {
-    // (listeners, conflicted listener or "")
-    let cases: [(&[&str], &str); 8] = [
-        (&["a:3478:UDP", "b:3478:UDP"], "b"),
-        (&["a:3478:TURN-UDP", "b:3478:TURN-DTLS"], "b"),
-        (&["a:3478:TURN-TCP", "b:3478:TURN-TLS"], "b"),
-        (&["a:3478:TURN-UDP", "b:3478:TURN-TCP"], ""),
-        (&["a:3478:UDP", "b:3479:UDP"], ""),
-        (&["a:3478:TCP", "b:3478:TCP"], "b"),
-        (&["a:3478:HTTP", "b:3478:UDP"], ""),
-        (&["a:443:TURN-TLS", "b:443:TURN-DTLS"], ""),
-    ];
+/// Listeners `ls` (`name:port:protocol`, names `a` and `b`): only `conflicted` (or none when
+/// empty) is Conflicted, refused and left out of the config.
+fn conflict(ls: &[&str], conflicted: &str) {
     let secret = tls_secret("cert", "kubernetes.io/tls", "tls.crt", "tls.key");
-    for (ls, conflicted) in cases {
-        let mut gw = gateway("udp-gateway", ls);
-        if ls.iter().any(|l| l.contains("TLS")) {
-            gw = gw.replace(
-                "protocol: TURN-TLS }",
-                "protocol: TURN-TLS, tls: { certificateRefs: [{ name: cert }] } }",
-            );
-            gw = gw.replace(
-                "protocol: TURN-DTLS }",
-                "protocol: TURN-DTLS, tls: { certificateRefs: [{ name: cert }] } }",
-            );
-        }
-        let r = run(&base_with(&format!("{secret}---\n{gw}")));
-        for name in ["a", "b"] {
-            let want = if name == conflicted {
-                ok("ProtocolConflict")
-            } else {
-                no("NoConflicts")
-            };
-            assert_eq!(
-                l_cond(&r, "stunner/udp-gateway", name, "Conflicted"),
-                want,
-                "{ls:?} {name}"
-            );
-        }
-        let rendered: Vec<String> = config(&r, "stunner/udp-gateway")
-            .listeners
-            .iter()
-            .map(|l| l.name.clone())
-            .collect();
-        if !conflicted.is_empty() {
-            assert!(
-                !rendered.contains(&format!("stunner/udp-gateway/{conflicted}")),
-                "{ls:?}"
-            );
-            assert_eq!(
-                l_cond(&r, "stunner/udp-gateway", conflicted, "Accepted"),
-                no("PortUnavailable")
-            );
-        }
+    let mut gw = gateway("udp-gateway", ls);
+    for proto in ["TURN-TLS", "TURN-DTLS"] {
+        gw = gw.replace(
+            &format!("protocol: {proto} }}"),
+            &format!("protocol: {proto}, tls: {{ certificateRefs: [{{ name: cert }}] }} }}"),
+        );
     }
-}
-
-#[test]
-fn tls_secret_key_variants_table() {
-    let cases = [
-        ("tls.crt", "tls.key"),
-        ("crt", "key"),
-        ("cert", "key"),
-        ("tls.crt", "key"),
-    ];
-    for (c, k) in cases {
-        let s = base_with(&format!(
-            "{}---\n{}",
-            tls_secret("cert", "Opaque", c, k),
-            tls_gateway("TURN-TLS", "[{ name: cert }]")
-        ));
-        let r = run(&s);
-        let l = &config(&r, "stunner/udp-gateway").listeners[0];
-        assert_eq!((l.cert.as_str(), l.key.as_str()), (CERT, KEY), "{c}/{k}");
+    let r = run(&base_with(&format!("{secret}---\n{gw}")));
+    for name in ["a", "b"] {
+        let want = if name == conflicted {
+            ok("ProtocolConflict")
+        } else {
+            no("NoConflicts")
+        };
         assert_eq!(
-            l_cond(&r, "stunner/udp-gateway", "tls", "ResolvedRefs"),
-            ok("ResolvedRefs")
+            l_cond(&r, "stunner/udp-gateway", name, "Conflicted"),
+            want,
+            "{name}"
+        );
+    }
+    let rendered: Vec<String> = config(&r, "stunner/udp-gateway")
+        .listeners
+        .iter()
+        .map(|l| l.name.clone())
+        .collect();
+    if !conflicted.is_empty() {
+        assert!(!rendered.contains(&format!("stunner/udp-gateway/{conflicted}")));
+        assert_eq!(
+            l_cond(&r, "stunner/udp-gateway", conflicted, "Accepted"),
+            no("PortUnavailable")
         );
     }
 }
 
-#[test]
-fn tls_unresolvable_table() {
+cases! { conflict {
+    conflict_same_port_udp: (&["a:3478:UDP", "b:3478:UDP"], "b"),
+    conflict_udp_and_dtls_share_transport: (&["a:3478:TURN-UDP", "b:3478:TURN-DTLS"], "b"),
+    conflict_tcp_and_tls_share_transport: (&["a:3478:TURN-TCP", "b:3478:TURN-TLS"], "b"),
+    no_conflict_udp_and_tcp_same_port: (&["a:3478:TURN-UDP", "b:3478:TURN-TCP"], ""),
+    no_conflict_different_ports: (&["a:3478:UDP", "b:3479:UDP"], ""),
+    conflict_same_port_tcp: (&["a:3478:TCP", "b:3478:TCP"], "b"),
+    no_conflict_with_unsupported_listener: (&["a:3478:HTTP", "b:3478:UDP"], ""),
+    no_conflict_tls_and_dtls_same_port: (&["a:443:TURN-TLS", "b:443:TURN-DTLS"], ""),
+}}
+
+/// A TLS listener whose Opaque Secret holds the cert and key under `c` and `k`.
+fn tls_secret_keys(c: &str, k: &str) {
+    let s = base_with(&format!(
+        "{}---\n{}",
+        tls_secret("cert", "Opaque", c, k),
+        tls_gateway("TURN-TLS", "[{ name: cert }]")
+    ));
+    let r = run(&s);
+    let l = &config(&r, "stunner/udp-gateway").listeners[0];
+    assert_eq!((l.cert.as_str(), l.key.as_str()), (CERT, KEY), "{c}/{k}");
+    assert_eq!(
+        l_cond(&r, "stunner/udp-gateway", "tls", "ResolvedRefs"),
+        ok("ResolvedRefs")
+    );
+}
+
+cases! { tls_secret_keys {
+    tls_keys_tls_crt_tls_key: ("tls.crt", "tls.key"),
+    tls_keys_crt_key: ("crt", "key"),
+    tls_keys_cert_key: ("cert", "key"),
+    tls_keys_tls_crt_key: ("tls.crt", "key"),
+}}
+
+/// A DTLS listener with certificateRefs `refs` that do not resolve: not rendered, accepted,
+/// ResolvedRefs=False with `reason`.
+fn tls_unresolvable(refs: &str, reason: &str) {
     let secret = tls_secret("cert", "kubernetes.io/tls", "tls.crt", "tls.key");
     let broken = "apiVersion: v1\nkind: Secret\nmetadata: { name: broken, namespace: stunner }\ndata: { tls.crt: Zm9v }\n";
-    let cases = [
-        ("no refs", "[]"),
-        ("missing secret", "[{ name: nope }]"),
-        ("no key in secret", "[{ name: broken }]"),
-        ("not a secret", "[{ name: cert, kind: ConfigMap }]"),
-        ("wrong group", "[{ name: cert, group: example.com }]"),
-        ("other namespace", "[{ name: cert, namespace: default }]"),
-    ];
-    for (name, refs) in cases {
-        let s = base_with(&format!(
-            "{secret}---\n{broken}---\n{}",
-            tls_gateway("TURN-DTLS", refs)
-        ));
-        let r = run(&s);
-        assert!(
-            config(&r, "stunner/udp-gateway").listeners.is_empty(),
-            "{name}"
-        );
-        assert_eq!(
-            l_cond(&r, "stunner/udp-gateway", "tls", "ResolvedRefs"),
-            no("InvalidCertificateRef"),
-            "{name}"
-        );
-        assert_eq!(
-            l_cond(&r, "stunner/udp-gateway", "tls", "Accepted"),
-            ok("Accepted"),
-            "{name}"
-        );
-    }
+    let s = base_with(&format!(
+        "{secret}---\n{broken}---\n{}",
+        tls_gateway("TURN-DTLS", refs)
+    ));
+    let r = run(&s);
+    assert!(config(&r, "stunner/udp-gateway").listeners.is_empty());
+    assert_eq!(
+        l_cond(&r, "stunner/udp-gateway", "tls", "ResolvedRefs"),
+        no(reason)
+    );
+    assert_eq!(
+        l_cond(&r, "stunner/udp-gateway", "tls", "Accepted"),
+        ok("Accepted")
+    );
 }
+
+cases! { tls_unresolvable {
+    tls_no_refs: ("[]", "InvalidCertificateRef"),
+    tls_missing_secret: ("[{ name: nope }]", "InvalidCertificateRef"),
+    tls_no_key_in_secret: ("[{ name: broken }]", "InvalidCertificateRef"),
+    tls_ref_not_a_secret: ("[{ name: cert, kind: ConfigMap }]", "InvalidCertificateRef"),
+    tls_ref_wrong_group: ("[{ name: cert, group: example.com }]", "InvalidCertificateRef"),
+    tls_ref_other_namespace_without_grant: ("[{ name: cert, namespace: default }]", "RefNotPermitted"),
+}}
 
 #[test]
 fn tls_falls_through_to_second_ref() {
@@ -205,20 +171,6 @@ fn tls_falls_through_to_second_ref() {
     assert_eq!(
         config(&run(&s), "stunner/udp-gateway").listeners[0].cert,
         CERT
-    );
-}
-
-#[test]
-fn tls_cross_namespace_ref() {
-    let secret = tls_secret("cert", "kubernetes.io/tls", "tls.crt", "tls.key")
-        .replace("namespace: stunner", "namespace: certs");
-    let s = base_with(&format!(
-        "{secret}---\n{}",
-        tls_gateway("TURN-TLS", "[{ name: cert, namespace: certs }]")
-    ));
-    assert_eq!(
-        config(&run(&s), "stunner/udp-gateway").listeners[0].key,
-        KEY
     );
 }
 
@@ -263,54 +215,34 @@ fn kinds_gateway(kinds: &str) -> String {
     )
 }
 
-#[test]
-fn allowed_route_kinds_table() {
-    let cases = [
-        ("[]", true),
-        ("[{ kind: UDPRoute }]", true),
-        ("[{ group: stunner.l7mp.io, kind: UDPRoute }]", true),
-        (
-            "[{ group: gateway.networking.k8s.io, kind: UDPRoute }]",
-            true,
-        ),
-        ("[{ kind: TCPRoute }]", false),
-        ("[{ group: example.com, kind: UDPRoute }]", false),
-        ("[{ kind: HTTPRoute }, { kind: UDPRoute }]", true),
-    ];
-    for (kinds, allowed) in cases {
-        let r = run(&base_with(&kinds_gateway(kinds)));
-        assert_eq!(
-            attached(&r, "stunner/udp-gateway", "udp-listener"),
-            i32::from(allowed),
-            "{kinds}"
-        );
-        let want = if allowed {
-            ok("ResolvedRefs")
-        } else {
-            no("InvalidRouteKinds")
-        };
-        assert_eq!(
-            l_cond(&r, "stunner/udp-gateway", "udp-listener", "ResolvedRefs"),
-            want,
-            "{kinds}"
-        );
-        let want = if allowed {
-            ok("Accepted")
-        } else {
-            no("NotAllowedByListeners")
-        };
-        assert_eq!(
-            route_cond(
-                &r,
-                &stunner_route("stunner/media-plane"),
-                "udp-gateway",
-                "Accepted"
-            ),
-            want,
-            "{kinds}"
-        );
-    }
+/// `allowedRoutes.kinds: kinds` admits the base route (`allowed`) or refuses it.
+fn route_kinds(kinds: &str, allowed: bool) {
+    let r = run(&base_with(&kinds_gateway(kinds)));
+    assert_eq!(
+        attached(&r, "stunner/udp-gateway", "udp-listener"),
+        i32::from(allowed)
+    );
+    let (resolved, accepted) = if allowed {
+        (ok("ResolvedRefs"), ok("Accepted"))
+    } else {
+        (no("InvalidRouteKinds"), no("NotAllowedByListeners"))
+    };
+    assert_eq!(
+        l_cond(&r, "stunner/udp-gateway", "udp-listener", "ResolvedRefs"),
+        resolved
+    );
+    assert_eq!(base_route_cond(&r, "Accepted"), accepted);
 }
+
+cases! { route_kinds {
+    kinds_empty_allows: ("[]", true),
+    kinds_udproute_allows: ("[{ kind: UDPRoute }]", true),
+    kinds_stunner_udproute_allows: ("[{ group: stunner.l7mp.io, kind: UDPRoute }]", true),
+    kinds_gateway_api_udproute_allows: ("[{ group: gateway.networking.k8s.io, kind: UDPRoute }]", true),
+    kinds_tcproute_refuses: ("[{ kind: TCPRoute }]", false),
+    kinds_foreign_group_refuses: ("[{ group: example.com, kind: UDPRoute }]", false),
+    kinds_any_matching_entry_allows: ("[{ kind: HTTPRoute }, { kind: UDPRoute }]", true),
+}}
 
 #[test]
 fn listener_port_rendered() {

@@ -16,105 +16,61 @@ fn gw_from(from: &str) -> String {
     )
 }
 
-#[test]
-fn parent_ref_matching_table() {
-    // (parentRefs, attached?, reason)
-    let cases = [
-        ("[{ name: udp-gateway }]", true, "Accepted"),
-        (
-            "[{ name: udp-gateway, namespace: stunner }]",
-            true,
-            "Accepted",
-        ),
-        (
-            "[{ name: udp-gateway, sectionName: udp-listener }]",
-            true,
-            "Accepted",
-        ),
-        (
-            "[{ name: udp-gateway, sectionName: other }]",
-            false,
-            "NoMatchingParent",
-        ),
-        ("[{ name: udp-gateway, port: 3478 }]", true, "Accepted"),
-        (
-            "[{ name: udp-gateway, port: 3479 }]",
-            false,
-            "NoMatchingParent",
-        ),
-        (
-            "[{ name: udp-gateway, sectionName: udp-listener, port: 3478 }]",
-            true,
-            "Accepted",
-        ),
-        (
-            "[{ name: udp-gateway, group: gateway.networking.k8s.io, kind: Gateway }]",
-            true,
-            "Accepted",
-        ),
-    ];
-    for (parents, attached_, reason) in cases {
-        let r = run(&base_with(&route(
-            "stunner",
-            "media-plane",
-            parents,
-            BACKEND,
-        )));
-        assert_eq!(
-            attached(&r, "stunner/udp-gateway", "udp-listener"),
-            i32::from(attached_),
-            "{parents}"
-        );
-        let want = if attached_ { ok(reason) } else { no(reason) };
-        assert_eq!(
-            route_cond(
-                &r,
-                &stunner_route("stunner/media-plane"),
-                "udp-gateway",
-                "Accepted"
-            ),
-            want,
-            "{parents}"
-        );
-        assert_eq!(
-            config(&r, "stunner/udp-gateway").clusters.len(),
-            usize::from(attached_),
-            "{parents}"
-        );
-    }
+/// The base route with `parents` attaches (`attach`) or not, with Accepted reason `reason`.
+fn parent_ref(parents: &str, attach: bool, reason: &str) {
+    let r = run(&base_with(&route(
+        "stunner",
+        "media-plane",
+        parents,
+        BACKEND,
+    )));
+    assert_eq!(
+        attached(&r, "stunner/udp-gateway", "udp-listener"),
+        i32::from(attach)
+    );
+    let want = if attach { ok(reason) } else { no(reason) };
+    assert_eq!(base_route_cond(&r, "Accepted"), want);
+    assert_eq!(
+        config(&r, "stunner/udp-gateway").clusters.len(),
+        usize::from(attach)
+    );
 }
 
-#[test]
-fn parent_refs_to_other_things_ignored_table() {
-    let cases = [
-        "[{ name: udp-gateway, group: example.com }]",
-        "[{ name: udp-gateway, kind: Service }]",
-        "[{ name: udp-gateway, namespace: default }]",
-        "[{ name: other-gateway }]",
-    ];
-    for parents in cases {
-        let r = run(&base_with(&route(
-            "stunner",
-            "media-plane",
-            parents,
-            BACKEND,
-        )));
-        assert_eq!(
-            attached(&r, "stunner/udp-gateway", "udp-listener"),
-            0,
-            "{parents}"
-        );
-        assert!(
-            !r.route_statuses
-                .contains_key(&stunner_route("stunner/media-plane")),
-            "{parents}"
-        );
-        assert!(
-            config(&r, "stunner/udp-gateway").clusters.is_empty(),
-            "{parents}"
-        );
-    }
+cases! { parent_ref {
+    parent_by_name: ("[{ name: udp-gateway }]", true, "Accepted"),
+    parent_with_namespace: ("[{ name: udp-gateway, namespace: stunner }]", true, "Accepted"),
+    parent_with_section_name: ("[{ name: udp-gateway, sectionName: udp-listener }]", true, "Accepted"),
+    parent_with_unknown_section: ("[{ name: udp-gateway, sectionName: other }]", false, "NoMatchingParent"),
+    parent_with_port: ("[{ name: udp-gateway, port: 3478 }]", true, "Accepted"),
+    parent_with_other_port: ("[{ name: udp-gateway, port: 3479 }]", false, "NoMatchingParent"),
+    parent_with_section_and_port: (
+        "[{ name: udp-gateway, sectionName: udp-listener, port: 3478 }]", true, "Accepted"),
+    parent_with_explicit_group_kind: (
+        "[{ name: udp-gateway, group: gateway.networking.k8s.io, kind: Gateway }]", true, "Accepted"),
+}}
+
+/// A parentRef that names something other than our Gateway: no attachment, no status.
+fn foreign_parent(parents: &str) {
+    let r = run(&base_with(&route(
+        "stunner",
+        "media-plane",
+        parents,
+        BACKEND,
+    )));
+    assert_eq!(attached(&r, "stunner/udp-gateway", "udp-listener"), 0);
+    assert!(
+        !r.route_statuses
+            .contains_key(&stunner_route("stunner/media-plane"))
+    );
+    assert!(config(&r, "stunner/udp-gateway").clusters.is_empty());
 }
+
+cases! { foreign_parent {
+    parent_of_foreign_group_ignored: ("[{ name: udp-gateway, group: example.com }]"),
+    parent_of_kind_service_ignored: ("[{ name: udp-gateway, kind: Service }]"),
+    parent_in_other_namespace_ignored: ("[{ name: udp-gateway, namespace: default }]"),
+    parent_unknown_gateway_ignored: ("[{ name: other-gateway }]"),
+}}
 
 #[test]
 fn section_name_selects_one_listener() {
@@ -207,97 +163,59 @@ fn duplicate_parent_refs_count_once() {
     );
 }
 
-#[test]
-fn allowed_namespaces_table() {
-    let ns_yaml = format!(
-        "{}---\n{}",
+/// A listener with `allowedRoutes.namespaces: from` admits (`want`) a route in `route_ns` or not;
+/// namespaces `team-a` {team: a, env: prod} and `team-b` {team: b} exist.
+fn allowed_ns(from: &str, route_ns: &str, want: bool) {
+    let parents = "[{ name: udp-gateway, namespace: stunner }]";
+    let s = base_with(&format!(
+        "{}---\n{}---\n{}---\n{}",
         ns("team-a", "{ team: a, env: prod }"),
-        ns("team-b", "{ team: b }")
-    );
-    // (from, route namespace, attached)
-    let cases = [
-        ("{ from: Same }", "stunner", true),
-        ("{ from: Same }", "team-a", false),
-        ("{}", "team-a", false),
-        ("{ from: All }", "team-a", true),
-        ("{ from: All }", "stunner", true),
-        (
-            "{ from: Selector, selector: { matchLabels: { team: a } } }",
-            "team-a",
-            true,
-        ),
-        (
-            "{ from: Selector, selector: { matchLabels: { team: a } } }",
-            "team-b",
-            false,
-        ),
-        (
-            "{ from: Selector, selector: { matchLabels: { team: a } } }",
-            "stunner",
-            false,
-        ),
-        (
-            "{ from: Selector, selector: { matchExpressions: [{ key: team, operator: In, values: [a, b] }] } }",
-            "team-b",
-            true,
-        ),
-        (
-            "{ from: Selector, selector: { matchExpressions: [{ key: team, operator: NotIn, values: [a] }] } }",
-            "team-b",
-            true,
-        ),
-        (
-            "{ from: Selector, selector: { matchExpressions: [{ key: team, operator: NotIn, values: [a] }] } }",
-            "team-a",
-            false,
-        ),
-        (
-            "{ from: Selector, selector: { matchExpressions: [{ key: env, operator: Exists }] } }",
-            "team-a",
-            true,
-        ),
-        (
-            "{ from: Selector, selector: { matchExpressions: [{ key: env, operator: DoesNotExist }] } }",
-            "team-a",
-            false,
-        ),
-        (
-            "{ from: Selector, selector: { matchExpressions: [{ key: env, operator: DoesNotExist }] } }",
-            "team-b",
-            true,
-        ),
-        (
-            "{ from: Selector, selector: { matchLabels: { team: a }, matchExpressions: [{ key: env, operator: In, values: [dev] }] } }",
-            "team-a",
-            false,
-        ),
-        ("{ from: Selector }", "team-a", false),
-    ];
-    for (from, route_ns, want) in cases {
-        let parents = "[{ name: udp-gateway, namespace: stunner }]";
-        let s = base_with(&format!(
-            "{ns_yaml}---\n{}---\n{}",
-            gw_from(from),
-            route(route_ns, "r", parents, BACKEND)
-        ));
-        let r = run(&s);
-        let id = stunner_route(&format!("{route_ns}/r"));
-        let expect = if want {
-            ok("Accepted")
-        } else {
-            no("NotAllowedByListeners")
-        };
-        assert_eq!(
-            route_cond(&r, &id, "udp-gateway", "Accepted"),
-            expect,
-            "{from} {route_ns}"
-        );
-        let has = config(&r, "stunner/udp-gateway")
-            .cluster(&format!("{route_ns}/r"))
-            .is_some();
-        assert_eq!(has, want, "{from} {route_ns}");
-    }
+        ns("team-b", "{ team: b }"),
+        gw_from(from),
+        route(route_ns, "r", parents, BACKEND)
+    ));
+    let r = run(&s);
+    let id = stunner_route(&format!("{route_ns}/r"));
+    let expect = if want {
+        ok("Accepted")
+    } else {
+        no("NotAllowedByListeners")
+    };
+    assert_eq!(route_cond(&r, &id, "udp-gateway", "Accepted"), expect);
+    let has = config(&r, "stunner/udp-gateway")
+        .cluster(&format!("{route_ns}/r"))
+        .is_some();
+    assert_eq!(has, want);
 }
+
+const TEAM_A: &str = "{ from: Selector, selector: { matchLabels: { team: a } } }";
+const IN_A_B: &str = "{ from: Selector, selector: { matchExpressions: [{ key: team, operator: In, values: [a, b] }] } }";
+const NOT_IN_A: &str = "{ from: Selector, selector: { matchExpressions: [{ key: team, operator: NotIn, values: [a] }] } }";
+const ENV_EXISTS: &str =
+    "{ from: Selector, selector: { matchExpressions: [{ key: env, operator: Exists }] } }";
+const NO_ENV: &str =
+    "{ from: Selector, selector: { matchExpressions: [{ key: env, operator: DoesNotExist }] } }";
+const A_AND_DEV: &str = "{ from: Selector, selector: { matchLabels: { team: a }, matchExpressions: [{ key: env, operator: In, values: [dev] }] } }";
+
+cases! { allowed_ns {
+    from_same_admits_own_namespace: ("{ from: Same }", "stunner", true),
+    from_same_refuses_other_namespace: ("{ from: Same }", "team-a", false),
+    from_default_is_same: ("{}", "team-a", false),
+    from_all_admits_other_namespace: ("{ from: All }", "team-a", true),
+    from_all_admits_own_namespace: ("{ from: All }", "stunner", true),
+    selector_labels_admit: (TEAM_A, "team-a", true),
+    selector_labels_refuse_other_team: (TEAM_A, "team-b", false),
+    selector_refuses_unlabelled_namespace: (TEAM_A, "stunner", false),
+    selector_in_admits: (IN_A_B, "team-b", true),
+    selector_not_in_admits: (NOT_IN_A, "team-b", true),
+    selector_not_in_refuses: (NOT_IN_A, "team-a", false),
+    selector_exists_admits: (ENV_EXISTS, "team-a", true),
+    selector_does_not_exist_refuses: (NO_ENV, "team-a", false),
+    selector_does_not_exist_admits: (NO_ENV, "team-b", true),
+    selector_labels_and_expressions_both_needed: (A_AND_DEV, "team-a", false),
+    selector_missing_refuses: ("{ from: Selector }", "team-a", false),
+    selector_unknown_namespace_refused: (ENV_EXISTS, "ghost", false),
+}}
 
 #[test]
 fn cross_namespace_route_cluster_named_after_route_namespace() {
@@ -462,13 +380,5 @@ fn route_attached_to_two_gateways() {
 fn route_to_unsupported_listener_not_allowed() {
     let s = base_with(&gateway("udp-gateway", &["bad:3478:HTTP"]));
     let r = run(&s);
-    assert_eq!(
-        route_cond(
-            &r,
-            &stunner_route("stunner/media-plane"),
-            "udp-gateway",
-            "Accepted"
-        ),
-        no("NotAllowedByListeners")
-    );
+    assert_eq!(base_route_cond(&r, "Accepted"), no("NotAllowedByListeners"));
 }

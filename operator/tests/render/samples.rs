@@ -85,6 +85,39 @@ fn gateway_api_udproute_sample() {
 }
 
 #[test]
+fn cross_namespace_tls_with_reference_grant_and_lb_health_check() {
+    let mut s = load(&["common.yaml", "cross-namespace-tls.yaml"]);
+    let r = run(&s);
+    let l = &config(&r, "stunner/secure-gateway").listeners[0];
+    assert_eq!(l.protocol, ListenerProtocol::TurnTls);
+    assert!(!l.cert.is_empty() && !l.key.is_empty());
+    let ports = r
+        .services
+        .iter()
+        .find(|s| s.metadata.name.as_deref() == Some("secure-gateway"))
+        .unwrap()
+        .spec
+        .clone()
+        .unwrap()
+        .ports
+        .unwrap();
+    let health = ports
+        .iter()
+        .find(|p| p.name.as_deref() == Some("gateway-health-check"));
+    assert_eq!(
+        health.map(|p| (p.port, p.protocol.as_deref())),
+        Some((8086, Some("TCP")))
+    );
+    s.reference_grants.clear();
+    let r = run(&s);
+    assert!(config(&r, "stunner/secure-gateway").listeners.is_empty());
+    assert_eq!(
+        l_cond(&r, "stunner/secure-gateway", "tls-listener", "ResolvedRefs"),
+        no("RefNotPermitted")
+    );
+}
+
+#[test]
 fn all_samples_load_together() {
     let s = load(&[
         "common.yaml",
@@ -93,9 +126,10 @@ fn all_samples_load_together() {
         "static-service.yaml",
         "authref.yaml",
         "gwapi-udproute.yaml",
+        "cross-namespace-tls.yaml",
     ]);
     let r = run(&s);
-    assert_eq!(r.configs.len(), 2);
+    assert_eq!(r.configs.len(), 3);
 }
 
 #[test]

@@ -11,19 +11,6 @@ fn svc(r: &operator::render::Rendered) -> &Service {
         .expect("service")
 }
 
-fn annotated(ann: &str, listeners: &[&str]) -> String {
-    gateway("udp-gateway", listeners).replace(
-        "uid: uid-udp-gateway }",
-        &format!("uid: uid-udp-gateway, annotations: {ann} }}"),
-    )
-}
-
-fn conf_annotations(ann: &str) -> String {
-    format!(
-        "apiVersion: stunner.l7mp.io/v1\nkind: GatewayConfig\nmetadata: {{ name: stunner-gatewayconfig, namespace: stunner }}\nspec: {{ userName: u, password: p, loadBalancerServiceAnnotations: {ann} }}\n"
-    )
-}
-
 #[test]
 fn service_metadata_and_selector() {
     let r = run(&base());
@@ -71,27 +58,22 @@ fn service_defaults() {
     );
 }
 
-#[test]
-fn service_type_table() {
-    let cases = [
-        ("LoadBalancer", "LoadBalancer"),
-        ("NodePort", "NodePort"),
-        ("ClusterIP", "ClusterIP"),
-        ("ExternalName", "ExternalName"),
-        ("bogus", "LoadBalancer"),
-    ];
-    for (ann, want) in cases {
-        let r = run(&base_with(&annotated(
-            &format!("{{ stunner.l7mp.io/service-type: {ann} }}"),
-            &["l:3478:UDP"],
-        )));
-        assert_eq!(
-            svc(&r).spec.as_ref().unwrap().type_.as_deref(),
-            Some(want),
-            "{ann}"
-        );
-    }
+/// `service-type: ann` gives a Service of type `want`.
+fn service_type(ann: &str, want: &str) {
+    let r = run(&base_with(&annotated(
+        &format!("{{ stunner.l7mp.io/service-type: {ann} }}"),
+        &["l:3478:UDP"],
+    )));
+    assert_eq!(svc(&r).spec.as_ref().unwrap().type_.as_deref(), Some(want));
 }
+
+cases! { service_type {
+    service_type_load_balancer: ("LoadBalancer", "LoadBalancer"),
+    service_type_node_port: ("NodePort", "NodePort"),
+    service_type_cluster_ip: ("ClusterIP", "ClusterIP"),
+    service_type_external_name: ("ExternalName", "ExternalName"),
+    service_type_unknown_defaults: ("bogus", "LoadBalancer"),
+}}
 
 #[test]
 fn gateway_annotation_overrides_gatewayconfig() {
@@ -120,106 +102,57 @@ fn gatewayconfig_annotation_alone_applies() {
     );
 }
 
-#[test]
-fn external_traffic_policy_table() {
-    let cases = [
-        (
-            "{ stunner.l7mp.io/external-traffic-policy: local }",
-            Some("Local"),
-        ),
-        (
-            "{ stunner.l7mp.io/external-traffic-policy: Local }",
-            Some("Local"),
-        ),
-        ("{ stunner.l7mp.io/external-traffic-policy: cluster }", None),
-        (
-            "{ stunner.l7mp.io/external-traffic-policy: local, stunner.l7mp.io/service-type: NodePort }",
-            Some("Local"),
-        ),
-        (
-            "{ stunner.l7mp.io/external-traffic-policy: local, stunner.l7mp.io/service-type: ClusterIP }",
-            None,
-        ),
-    ];
-    for (ann, want) in cases {
-        let r = run(&base_with(&annotated(ann, &["l:3478:UDP"])));
-        assert_eq!(
-            svc(&r)
-                .spec
-                .as_ref()
-                .unwrap()
-                .external_traffic_policy
-                .as_deref(),
-            want,
-            "{ann}"
-        );
-    }
+fn external_traffic_policy(ann: &str, want: Option<&str>) {
+    let r = run(&base_with(&annotated(ann, &["l:3478:UDP"])));
+    let spec = svc(&r).spec.clone().unwrap();
+    assert_eq!(spec.external_traffic_policy.as_deref(), want);
 }
 
-#[test]
-fn session_affinity_table() {
-    for (ann, want) in [
-        (
-            "{ stunner.l7mp.io/disable-session-affinity: 'true' }",
-            "None",
-        ),
-        (
-            "{ stunner.l7mp.io/disable-session-affinity: 'TRUE' }",
-            "None",
-        ),
-        (
-            "{ stunner.l7mp.io/disable-session-affinity: 'false' }",
-            "ClientIP",
-        ),
-        ("{}", "ClientIP"),
-    ] {
-        let r = run(&base_with(&annotated(ann, &["l:3478:UDP"])));
-        assert_eq!(
-            svc(&r).spec.as_ref().unwrap().session_affinity.as_deref(),
-            Some(want),
-            "{ann}"
-        );
-    }
+const ETP_LOCAL: &str = "stunner.l7mp.io/external-traffic-policy: local";
+
+cases! { external_traffic_policy {
+    etp_local: (&format!("{{ {ETP_LOCAL} }}"), Some("Local")),
+    etp_local_any_case: ("{ stunner.l7mp.io/external-traffic-policy: Local }", Some("Local")),
+    etp_cluster_is_default: ("{ stunner.l7mp.io/external-traffic-policy: cluster }", None),
+    etp_local_on_node_port: (&format!("{{ {ETP_LOCAL}, stunner.l7mp.io/service-type: NodePort }}"), Some("Local")),
+    etp_never_on_cluster_ip: (&format!("{{ {ETP_LOCAL}, stunner.l7mp.io/service-type: ClusterIP }}"), None),
+}}
+
+fn session_affinity(ann: &str, want: &str) {
+    let r = run(&base_with(&annotated(ann, &["l:3478:UDP"])));
+    let spec = svc(&r).spec.clone().unwrap();
+    assert_eq!(spec.session_affinity.as_deref(), Some(want));
 }
 
-#[test]
-fn mixed_protocol_table() {
+cases! { session_affinity {
+    affinity_disabled: ("{ stunner.l7mp.io/disable-session-affinity: 'true' }", "None"),
+    affinity_disabled_any_case: ("{ stunner.l7mp.io/disable-session-affinity: 'TRUE' }", "None"),
+    affinity_kept_on_false: ("{ stunner.l7mp.io/disable-session-affinity: 'false' }", "ClientIP"),
+    affinity_default_client_ip: ("{}", "ClientIP"),
+}}
+
+/// Listeners UDP `u`, TCP `t`, DTLS `d`, TURN-TCP `x`: with annotations `ann` the Service exposes
+/// `want`.
+fn mixed_protocol(ann: &str, want: &[&str]) {
     let ls = [
         "u:3478:UDP",
         "t:3479:TCP",
         "d:3480:TURN-DTLS",
         "x:3481:TURN-TCP",
     ];
-    let cases: [(&str, &[&str]); 3] = [
-        ("{}", &["u", "d"]),
-        (
-            "{ stunner.l7mp.io/enable-mixed-protocol-lb: 'true' }",
-            &["u", "t", "d", "x"],
-        ),
-        (
-            "{ stunner.l7mp.io/enable-mixed-protocol-lb: 'no' }",
-            &["u", "d"],
-        ),
-    ];
-    for (ann, want) in cases {
-        let mut gw = annotated(ann, &ls);
-        gw = gw.replace(
-            "protocol: TURN-DTLS }",
-            "protocol: TURN-DTLS, tls: { certificateRefs: [{ name: x }] } }",
-        );
-        let r = run(&base_with(&gw));
-        let names: Vec<String> = svc(&r)
-            .spec
-            .as_ref()
-            .unwrap()
-            .ports
-            .iter()
-            .flatten()
-            .filter_map(|p| p.name.clone())
-            .collect();
-        assert_eq!(names, want, "{ann}");
-    }
+    let gw = annotated(ann, &ls).replace(
+        "protocol: TURN-DTLS }",
+        "protocol: TURN-DTLS, tls: { certificateRefs: [{ name: x }] } }",
+    );
+    let r = run(&base_with(&gw));
+    assert_eq!(port_names(svc(&r)), want);
 }
+
+cases! { mixed_protocol {
+    mixed_off_exposes_first_transport: ("{}", &["u", "d"]),
+    mixed_on_exposes_all: ("{ stunner.l7mp.io/enable-mixed-protocol-lb: 'true' }", &["u", "t", "d", "x"]),
+    mixed_other_value_is_off: ("{ stunner.l7mp.io/enable-mixed-protocol-lb: 'no' }", &["u", "d"]),
+}}
 
 #[test]
 fn first_listener_protocol_decides_service_protocol() {
@@ -232,44 +165,27 @@ fn first_listener_protocol_decides_service_protocol() {
     assert_eq!(ports[0].protocol.as_deref(), Some("TCP"));
 }
 
-#[test]
-fn nodeport_and_targetport_table() {
-    let cases = [
-        (
-            r#"{ stunner.l7mp.io/nodeport: '{"a":30001,"b":30002}' }"#,
-            [Some(30001), Some(30002)],
-            [None, None],
-        ),
-        (
-            r#"{ stunner.l7mp.io/nodeport: '{"b":30002,"zz":1}' }"#,
-            [None, Some(30002)],
-            [None, None],
-        ),
-        (
-            r#"{ stunner.l7mp.io/nodeport: 'not json' }"#,
-            [None, None],
-            [None, None],
-        ),
-        (
-            r#"{ stunner.l7mp.io/targetport: '{"a":4000}' }"#,
-            [None, None],
-            [Some(4000), None],
-        ),
-        (
-            r#"{ stunner.l7mp.io/targetport: '{"a":4000,"b":4001}', stunner.l7mp.io/nodeport: '{"a":30001}' }"#,
-            [Some(30001), None],
-            [Some(4000), Some(4001)],
-        ),
-    ];
-    for (ann, nodeports, targets) in cases {
-        let r = run(&base_with(&annotated(ann, &["a:3478:UDP", "b:3479:UDP"])));
-        let ports = svc(&r).spec.clone().unwrap().ports.unwrap();
-        let np: Vec<Option<i32>> = ports.iter().map(|p| p.node_port).collect();
-        let tp: Vec<Option<IntOrString>> = ports.iter().map(|p| p.target_port.clone()).collect();
-        assert_eq!(np, nodeports, "{ann}");
-        assert_eq!(tp, targets.map(|t| t.map(IntOrString::Int)), "{ann}");
-    }
+/// Listeners `a` and `b` with annotations `ann` get these nodePorts and targetPorts.
+fn port_maps(ann: &str, nodeports: [Option<i32>; 2], targets: [Option<i32>; 2]) {
+    let r = run(&base_with(&annotated(ann, &["a:3478:UDP", "b:3479:UDP"])));
+    let ports = svc(&r).spec.clone().unwrap().ports.unwrap();
+    let np: Vec<Option<i32>> = ports.iter().map(|p| p.node_port).collect();
+    let tp: Vec<Option<IntOrString>> = ports.iter().map(|p| p.target_port.clone()).collect();
+    assert_eq!(np, nodeports);
+    assert_eq!(tp, targets.map(|t| t.map(IntOrString::Int)));
 }
+
+cases! { port_maps {
+    nodeport_per_listener: (r#"{ stunner.l7mp.io/nodeport: '{"a":30001,"b":30002}' }"#,
+        [Some(30001), Some(30002)], [None, None]),
+    nodeport_unknown_listener_ignored: (r#"{ stunner.l7mp.io/nodeport: '{"b":30002,"zz":1}' }"#,
+        [None, Some(30002)], [None, None]),
+    nodeport_malformed_ignored: (r#"{ stunner.l7mp.io/nodeport: 'not json' }"#, [None, None], [None, None]),
+    targetport_one_listener: (r#"{ stunner.l7mp.io/targetport: '{"a":4000}' }"#, [None, None], [Some(4000), None]),
+    targetport_and_nodeport_together: (
+        r#"{ stunner.l7mp.io/targetport: '{"a":4000,"b":4001}', stunner.l7mp.io/nodeport: '{"a":30001}' }"#,
+        [Some(30001), None], [Some(4000), Some(4001)]),
+}}
 
 #[test]
 fn conflicted_and_unsupported_listeners_not_exposed() {
@@ -277,16 +193,7 @@ fn conflicted_and_unsupported_listeners_not_exposed() {
         "udp-gateway",
         &["a:3478:UDP", "b:3478:UDP", "c:80:HTTP"],
     )));
-    let names: Vec<String> = svc(&r)
-        .spec
-        .clone()
-        .unwrap()
-        .ports
-        .unwrap()
-        .into_iter()
-        .filter_map(|p| p.name)
-        .collect();
-    assert_eq!(names, ["a"]);
+    assert_eq!(port_names(svc(&r)), ["a"]);
 }
 
 #[test]

@@ -2,7 +2,8 @@
 
 use crate::fixtures::*;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use operator::render::{RenderOptions, render};
+use operator::render::{RenderOptions, Rendered, render};
+use operator::store::Snapshot;
 
 #[test]
 fn gateway_and_listener_conditions_on_success() {
@@ -52,16 +53,9 @@ fn observed_generation_set() {
 #[test]
 fn route_status_conditions() {
     let r = run(&base());
-    let id = stunner_route("stunner/media-plane");
-    assert_eq!(
-        route_cond(&r, &id, "udp-gateway", "Accepted"),
-        ok("Accepted")
-    );
-    assert_eq!(
-        route_cond(&r, &id, "udp-gateway", "ResolvedRefs"),
-        ok("ResolvedRefs")
-    );
-    let p = &r.route_statuses[&id].parents[0];
+    assert_eq!(base_route_cond(&r, "Accepted"), ok("Accepted"));
+    assert_eq!(base_route_cond(&r, "ResolvedRefs"), ok("ResolvedRefs"));
+    let p = &r.route_statuses[&stunner_route("stunner/media-plane")].parents[0];
     assert_eq!(p.controller_name, "stunner.l7mp.io/gateway-operator");
     assert_eq!(p.parent_ref.name, "udp-gateway");
 }
@@ -70,20 +64,27 @@ fn at(secs: i64) -> Time {
     Time(k8s_openapi::jiff::Timestamp::from_second(secs).unwrap())
 }
 
+fn render_at(s: &Snapshot, secs: i64) -> Rendered {
+    let opts = RenderOptions {
+        now: at(secs),
+        ..Default::default()
+    };
+    render(s, &opts)
+}
+
+/// Stores the base Gateway's status from `r` in `s`, as the updater would.
+fn write_gateway_status(s: &mut Snapshot, r: &Rendered) {
+    let mut gw = (*s.gateways[&key("stunner/udp-gateway")]).clone();
+    gw.status = Some(r.gateway_statuses[&key("stunner/udp-gateway")].clone());
+    s.gateways.insert(key("stunner/udp-gateway"), gw.into());
+}
+
 /// Feeding a render's statuses back in yields the same statuses at a later time: nothing to write.
 #[test]
 fn rerender_with_written_status_is_stable() {
     let mut s = base();
-    let first = render(
-        &s,
-        &RenderOptions {
-            now: at(100),
-            ..Default::default()
-        },
-    );
-    let mut gw = (*s.gateways[&key("stunner/udp-gateway")]).clone();
-    gw.status = Some(first.gateway_statuses[&key("stunner/udp-gateway")].clone());
-    s.gateways.insert(key("stunner/udp-gateway"), gw.into());
+    let first = render_at(&s, 100);
+    write_gateway_status(&mut s, &first);
     let mut route = (*s.udp_routes[&key("stunner/media-plane")]).clone();
     route.status = Some(first.route_statuses[&stunner_route("stunner/media-plane")].clone());
     s.udp_routes
@@ -92,13 +93,7 @@ fn rerender_with_written_status_is_stable() {
     gc.status = Some(first.gateway_class_statuses["stunner-gatewayclass"].clone());
     s.gateway_classes
         .insert(key("stunner-gatewayclass"), gc.into());
-    let second = render(
-        &s,
-        &RenderOptions {
-            now: at(200),
-            ..Default::default()
-        },
-    );
+    let second = render_at(&s, 200);
     assert_eq!(first.gateway_statuses, second.gateway_statuses);
     assert_eq!(first.route_statuses, second.route_statuses);
     assert_eq!(first.gateway_class_statuses, second.gateway_class_statuses);
@@ -107,24 +102,10 @@ fn rerender_with_written_status_is_stable() {
 #[test]
 fn changed_condition_gets_new_transition_time() {
     let mut s = base();
-    let first = render(
-        &s,
-        &RenderOptions {
-            now: at(100),
-            ..Default::default()
-        },
-    );
-    let mut gw = (*s.gateways[&key("stunner/udp-gateway")]).clone();
-    gw.status = Some(first.gateway_statuses[&key("stunner/udp-gateway")].clone());
-    s.gateways.insert(key("stunner/udp-gateway"), gw.into());
+    let first = render_at(&s, 100);
+    write_gateway_status(&mut s, &first);
     s.services.remove(&key("stunner/udp-gateway"));
-    let second = render(
-        &s,
-        &RenderOptions {
-            now: at(200),
-            ..Default::default()
-        },
-    );
+    let second = render_at(&s, 200);
     let conds = second.gateway_statuses[&key("stunner/udp-gateway")]
         .conditions
         .clone()
