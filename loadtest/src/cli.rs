@@ -12,6 +12,7 @@ use crate::bench::{self, BenchArgs};
 use crate::client::DataMode;
 use crate::peer::{self, EchoPeer, PeerCounters};
 use crate::swarm::{self, ProgressMode, SwarmConfig};
+use crate::tls::TlsArgs;
 use crate::uri::{self, AuthKind, TurnUri};
 use crate::{Error, Result};
 
@@ -71,7 +72,8 @@ impl ProgressFlag {
 /// `loadtest swarm` flags.
 #[derive(Clone, Debug, Args)]
 pub struct SwarmArgs {
-    /// TURN server: turn://user:pass@host:port?transport=udp|tcp (or turn://secret@host:port).
+    /// TURN server: turn[s]://user:pass@host:port?transport=udp|tcp|tls|dtls (or
+    /// turn://secret@host:port).
     #[arg(env = "SWARM_SERVER")]
     pub server: String,
     /// Credential mechanism (default: from the URI).
@@ -119,6 +121,9 @@ pub struct SwarmArgs {
     /// Progress display.
     #[arg(long, env = "SWARM_PROGRESS", value_enum, default_value_t = ProgressFlag::Auto)]
     pub progress: ProgressFlag,
+    /// TLS/DTLS server authentication.
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 impl SwarmArgs {
@@ -133,6 +138,7 @@ impl SwarmArgs {
         )?;
         let mut cfg = SwarmConfig::new(server, auth);
         cfg.transport = u.transport;
+        cfg.tls = self.tls.options(&u.host);
         cfg.allocations = self.allocations;
         cfg.arrival_rate = self.arrival_rate;
         cfg.packet_rate = self.rate;

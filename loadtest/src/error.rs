@@ -22,6 +22,9 @@ pub enum Error {
     /// A TURN exchange failed in a way the user must act on (auth, permission, reachability).
     #[error("{0}")]
     Turn(String),
+    /// A TLS or DTLS handshake (or record) failed; the message names the server.
+    #[error("{0}")]
+    Tls(String),
     /// A server process under test failed to start or died.
     #[error("server {name}: {reason}")]
     Server {

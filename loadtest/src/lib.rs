@@ -11,6 +11,7 @@
 //!   demo          the local autoscaling demo (stunnerd fleet + scaler + ramping calls)
 //!   sys           /proc readers, socket builders, the one unsafe module (recvmmsg/sendmmsg...)
 //!   stats         latency histograms
+//!   tls           client-side TLS (rustls) and DTLS (webrtc-rs dtls) for turns:// servers
 //! ```
 
 pub mod bench;
@@ -22,6 +23,7 @@ pub mod peer;
 pub mod stats;
 pub mod swarm;
 pub mod sys;
+pub mod tls;
 pub mod turncat;
 pub mod uri;
 

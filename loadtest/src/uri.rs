@@ -1,6 +1,20 @@
 //! TURN server URIs as turncat and the swarm accept them (upstream turncat's syntax):
-//! `turn://[<user>:<password>@|<secret>@]<host>[:<port>][?transport=udp|tcp]`.
-//! `turn:host:port` (RFC 7065, no `//`) is accepted too; `turns:` is rejected until TLS lands.
+//! `turn[s]://[<user>:<password>@|<secret>@]<host>[:<port>][?transport=udp|tcp|tls|dtls]`.
+//! `turn:host:port` (RFC 7065, no `//`) is accepted too.
+//!
+//! | scheme  | `?transport=`    | transport |
+//! |---------|------------------|-----------|
+//! | `turn`  | (none), `udp`    | UDP       |
+//! | `turn`  | `tcp`            | TCP       |
+//! | any     | `tls` / `dtls`   | TLS / DTLS (upstream STUNner's form) |
+//! | `turns` | (none), `tcp`    | TLS (RFC 7065) |
+//! | `turns` | `udp`            | DTLS (RFC 7065) |
+//!
+//! Decisions: the default port of TLS and DTLS is 443, as upstream STUNner's `ParseUri` has it
+//! (not RFC 7065's 5349: STUNner's TLS listeners sit on 443 to pass strict firewalls). A bare
+//! `turns:host` means TLS over TCP as RFC 7065 and browsers read it; upstream's `ParseUri` would
+//! take it as DTLS (its default transport is `udp` whatever the scheme), but upstream turncat
+//! accepts no `turns` scheme at all, so no upstream command line changes meaning.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
@@ -12,6 +26,8 @@ use crate::{Error, Result};
 
 /// Default TURN port (RFC 8656).
 pub const DEFAULT_PORT: u16 = 3478;
+/// Default port of TURN over TLS and DTLS (upstream STUNner's choice).
+pub const DEFAULT_SECURE_PORT: u16 = 443;
 
 /// Credentials found in the URI's user-info part.
 #[derive(Clone, PartialEq, Eq)]
@@ -44,27 +60,24 @@ impl std::fmt::Debug for UriAuth {
 pub struct TurnUri {
     /// Host name or IP literal (brackets removed).
     pub host: String,
-    /// Port (3478 when absent).
+    /// Port (3478 when absent; 443 for TLS and DTLS).
     pub port: u16,
-    /// `?transport=` (UDP when absent).
+    /// From the scheme and `?transport=` (see the module table).
     pub transport: Transport,
     /// User-info credentials.
     pub auth: UriAuth,
 }
 
 impl TurnUri {
-    /// Parses a `turn:` URI.
+    /// Parses a `turn:` or `turns:` URI.
     pub fn parse(s: &str) -> Result<Self> {
         let bad = |why: &str| Error::Config(format!("invalid TURN URI {:?}: {why}", redact(s)));
-        if s.starts_with("turns:") {
-            return Err(bad("turns: (TLS) is not supported yet"));
-        }
-        let Some(rest) = s
-            .strip_prefix("turn://")
-            .or_else(|| s.strip_prefix("turn:"))
-        else {
-            return Err(bad("expected turn://"));
+        let (secure, rest) = match s.split_once(':') {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("turn") => (false, rest),
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("turns") => (true, rest),
+            _ => return Err(bad("expected turn:// or turns://")),
         };
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
         let (authority, query) = rest.split_once('?').unwrap_or((rest, ""));
         let (userinfo, hostport) = match authority.rsplit_once('@') {
             Some((u, h)) => (Some(u), h),
@@ -83,7 +96,12 @@ impl TurnUri {
             },
         };
         let (host, port) = split_host_port(hostport).ok_or_else(|| bad("bad host or port"))?;
-        let transport = parse_query(query).map_err(|w| bad(&w))?;
+        let transport = parse_query(query, secure).map_err(|w| bad(&w))?;
+        let port = port.unwrap_or(if transport.is_secure() {
+            DEFAULT_SECURE_PORT
+        } else {
+            DEFAULT_PORT
+        });
         Ok(Self {
             host,
             port,
@@ -104,7 +122,7 @@ impl TurnUri {
     }
 }
 
-fn split_host_port(s: &str) -> Option<(String, u16)> {
+fn split_host_port(s: &str) -> Option<(String, Option<u16>)> {
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
         let (h, after) = rest.split_once(']')?;
         (h, after.strip_prefix(':'))
@@ -115,23 +133,34 @@ fn split_host_port(s: &str) -> Option<(String, u16)> {
         }
     };
     let port = match port {
-        Some(p) => p.parse().ok()?,
-        None => DEFAULT_PORT,
+        Some(p) => Some(p.parse().ok()?),
+        None => None,
     };
     (!host.is_empty()).then(|| (host.to_owned(), port))
 }
 
-fn parse_query(q: &str) -> Result<Transport, String> {
-    let mut transport = Transport::Udp;
+/// The transport named by the scheme (`secure` for `turns`) and the query (module table).
+fn parse_query(q: &str, secure: bool) -> Result<Transport, String> {
+    let mut transport = if secure {
+        Transport::Tls
+    } else {
+        Transport::Udp
+    };
     for kv in q.split('&').filter(|kv| !kv.is_empty()) {
-        match kv.split_once('=') {
-            Some(("transport", v)) if v.eq_ignore_ascii_case("udp") => transport = Transport::Udp,
-            Some(("transport", v)) if v.eq_ignore_ascii_case("tcp") => transport = Transport::Tcp,
-            Some(("transport", v)) => {
-                return Err(format!("unsupported transport {v:?} (udp or tcp)"));
+        let Some(("transport", v)) = kv.split_once('=') else {
+            return Err(format!("unknown query parameter {kv:?}"));
+        };
+        transport = match (v.to_ascii_lowercase().as_str(), secure) {
+            ("udp", false) => Transport::Udp,
+            ("tcp", false) => Transport::Tcp,
+            ("tcp", true) | ("tls", _) => Transport::Tls,
+            ("udp", true) | ("dtls", _) => Transport::Dtls,
+            _ => {
+                return Err(format!(
+                    "unsupported transport {v:?} (udp, tcp, tls or dtls)"
+                ));
             }
-            _ => return Err(format!("unknown query parameter {kv:?}")),
-        }
+        };
     }
     Ok(transport)
 }
@@ -216,7 +245,10 @@ mod tests {
             ("::1", 3478, Transport::Udp)
         );
         assert_eq!(u.auth, UriAuth::Secret("s3cret".into()));
-        assert_eq!(u.resolve().unwrap(), "[::1]:3478".parse().unwrap());
+        assert_eq!(
+            u.resolve().unwrap(),
+            "[::1]:3478".parse::<SocketAddr>().unwrap()
+        );
     }
 
     #[test]
@@ -225,7 +257,8 @@ mod tests {
         assert_eq!((u.port, u.auth), (5000, UriAuth::None));
         for bad in [
             "http://x",
-            "turns://a:b@h",
+            "turns://a:b@h?transport=sctp",
+            "turn://h?foo=bar",
             "turn://a:b@h:notaport",
             "turn://h?transport=sctp",
             "turn://:p@h",
@@ -238,6 +271,36 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn secure_schemes_transports_and_default_ports() {
+        for (uri, transport, port) in [
+            ("turns://u:p@h", Transport::Tls, 443),
+            ("turns:h:5349", Transport::Tls, 5349),
+            ("turns://h?transport=tcp", Transport::Tls, 443),
+            ("TURNS://h?transport=UDP", Transport::Dtls, 443),
+            ("turns:h:3479?transport=udp", Transport::Dtls, 3479),
+            ("turn://u:p@h?transport=tls", Transport::Tls, 443),
+            ("turn://h:5349?transport=dtls", Transport::Dtls, 5349),
+            ("turns://h?transport=dtls", Transport::Dtls, 443),
+            ("turn://h", Transport::Udp, 3478),
+            ("turn://h?transport=tcp", Transport::Tcp, 3478),
+        ] {
+            let u = TurnUri::parse(uri).unwrap_or_else(|e| panic!("{uri}: {e}"));
+            assert_eq!(
+                (u.host.as_str(), u.transport, u.port),
+                ("h", transport, port),
+                "{uri}"
+            );
+        }
+        let u = TurnUri::parse("turns://s3cret@[::1]:5349").unwrap();
+        assert_eq!(u.auth, UriAuth::Secret("s3cret".into()));
+        assert_eq!(
+            u.resolve().unwrap(),
+            "[::1]:5349".parse::<SocketAddr>().unwrap()
+        );
+        assert!(redact("turns://u:hunter2@h").ends_with("***@h"));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `loadtest bench --quick` end to end: both servers, JSON with a value for every row.
+//! `loadtest bench --quick` end to end: both servers, JSON with a value for every row, including
+//! the TURN over TLS and DTLS rows.
 
 mod common;
 
@@ -45,6 +46,22 @@ fn bench_quick_produces_rows_for_both_servers() {
             assert!(v.is_some(), "row {} lacks {server}: {row}", row["metric"]);
         }
     }
+    // TURN over TLS and DTLS: 4 rows each, both servers, relayed packets per CPU-second > 0.
+    let secure = report["secure"]["rows"].as_array().unwrap();
+    assert_eq!(secure.len(), 8, "{}", report["secure"]);
+    for (i, row) in secure.iter().enumerate() {
+        for server in ["stunnerd", "coturn"] {
+            let v = row["values"][server].as_f64();
+            assert!(v.is_some(), "row {} lacks {server}: {row}", row["metric"]);
+            if i % 4 == 1 {
+                assert!(v.unwrap() > 0.0, "{}: {server} is 0", row["metric"]);
+            }
+        }
+    }
+    assert!(
+        stdout.contains("TURN over TLS and DTLS"),
+        "the secure table is printed: {stdout}"
+    );
     // Things that cannot be zero if both servers really relayed and allocated.
     for (i, server) in [
         (2, "stunnerd"),

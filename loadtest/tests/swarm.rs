@@ -1,10 +1,11 @@
-//! A small swarm against real TURN servers (coturn always, stunnerd when built) on loopback.
+//! A small swarm against real TURN servers (coturn always, stunnerd when built) on loopback, over
+//! UDP, TCP, TLS and DTLS.
 
 mod common;
 
 use std::time::Duration;
 
-use loadtest::bench::server::{PASS, ServerKind, USER};
+use loadtest::bench::server::{PASS, ServerKind, ServerProcess, USER};
 use loadtest::client::{AuthSpec, Credentials, DataMode};
 use loadtest::swarm::{self, ProgressMode, SwarmConfig, SwarmReport, Transport};
 
@@ -109,4 +110,52 @@ fn no_server_is_reported_not_hung() {
         r.failures
     );
     assert!(start.elapsed() < Duration::from_secs(10));
+}
+
+/// Every allocation over TLS and then DTLS (self-signed certificate: insecure mode).
+fn run_secure(server: &ServerProcess) {
+    for transport in [Transport::Tls, Transport::Dtls] {
+        let what = format!("{:?} {transport:?}", server.kind);
+        let mut cfg = config(server.addr_for(transport), transport, DataMode::Channel);
+        cfg.tls.insecure = true;
+        let r = swarm::run(cfg, ProgressMode::Quiet).unwrap();
+        assert_eq!(r.transport, transport);
+        assert_healthy(&r, &what);
+    }
+}
+
+#[test]
+fn swarm_over_tls_and_dtls_against_stunnerd() {
+    if common::stunnerd_missing() {
+        return;
+    }
+    run_secure(&common::start_secure(
+        ServerKind::Stunnerd,
+        "swarm-secure-stunnerd",
+    ));
+}
+
+#[test]
+fn swarm_over_tls_and_dtls_against_coturn() {
+    run_secure(&common::start_secure(
+        ServerKind::Coturn,
+        "swarm-secure-coturn",
+    ));
+}
+
+#[test]
+fn untrusted_certificate_is_reported_as_tls() {
+    let server = common::start_secure(ServerKind::Coturn, "swarm-untrusted");
+    for transport in [Transport::Tls, Transport::Dtls] {
+        let mut cfg = config(server.addr_for(transport), transport, DataMode::Channel);
+        cfg.allocations = 2;
+        let r = swarm::run(cfg, ProgressMode::Quiet).unwrap();
+        assert_eq!(r.allocations.ready, 0, "{transport:?}");
+        assert_eq!(
+            r.failures.get("tls"),
+            Some(&2),
+            "{transport:?}: {:?}",
+            r.failures
+        );
+    }
 }

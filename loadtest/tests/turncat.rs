@@ -1,4 +1,5 @@
-//! turncat as a process: relaying a UDP exchange through coturn and stunnerd, and its errors.
+//! turncat as a process: relaying a UDP exchange through coturn and stunnerd (over UDP, TLS and
+//! DTLS), and its errors (auth, unreachable, forbidden peer, untrusted certificate).
 
 mod common;
 
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use loadtest::bench::server::ServerKind;
+use loadtest::bench::server::{ServerKind, ServerProcess};
 use loadtest::peer::{self, EchoPeer, PeerCounters};
 
 const TURNCAT: &str = env!("CARGO_BIN_EXE_turncat");
@@ -51,13 +52,19 @@ fn echo_peer() -> Peer {
 
 fn relay_udp_exchange(kind: ServerKind, test: &str) {
     let server = common::start(kind, test);
+    relay_through(&server, &format!("turn://u:p@{}", server.addr), &[]);
+}
+
+/// Starts turncat with a UDP listener towards `uri` and checks 5 datagrams echo through the relay.
+fn relay_through(server: &ServerProcess, uri: &str, flags: &[&str]) {
+    let kind = server.kind;
     let peer = echo_peer();
     let port = loadtest::sys::sockets::free_port([127, 0, 0, 1].into()).unwrap();
     let listen = format!("udp://127.0.0.1:{port}");
-    let uri = format!("turn://u:p@{}", server.addr);
     let _tc = Proc(
         Command::new(TURNCAT)
-            .args([&listen, &uri, &format!("udp://{}", peer.addr)])
+            .args(flags)
+            .args([&listen, uri, &format!("udp://{}", peer.addr)])
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
@@ -72,7 +79,7 @@ fn relay_udp_exchange(kind: ServerKind, test: &str) {
     for i in 0u32.. {
         assert!(
             Instant::now() < deadline,
-            "{kind:?}: turncat relayed {got} of {i} datagrams"
+            "{kind:?} {uri}: turncat relayed {got} of {i} datagrams"
         );
         let msg = format!("hello {i}");
         client.send_to(msg.as_bytes(), ("127.0.0.1", port)).unwrap();
@@ -106,7 +113,13 @@ fn turncat_relays_udp_through_stunnerd() {
 
 /// Runs turncat in stdin/stdout mode and returns (exit code, stderr).
 fn run_stdio(uri: &str, peer: SocketAddr) -> (i32, String) {
+    run_stdio_with(&[], uri, peer)
+}
+
+/// [`run_stdio`] with extra flags.
+fn run_stdio_with(flags: &[&str], uri: &str, peer: SocketAddr) -> (i32, String) {
     let mut child = Command::new(TURNCAT)
+        .args(flags)
         .args(["-", uri, &format!("udp://{peer}")])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -164,6 +177,66 @@ fn turncat_reports_forbidden_peer() {
     assert_eq!(code, 1, "{err}");
     assert!(
         err.contains("permission denied") && err.contains("403"),
+        "{err}"
+    );
+}
+
+/// Over TLS (`turns://`, RFC 7065) and DTLS (upstream's `?transport=dtls`), self-signed: `-i`.
+fn relay_secure(kind: ServerKind, test: &str) {
+    let server = common::start_secure(kind, test);
+    let tls = server.tls_addr.expect("TLS listener");
+    relay_through(&server, &format!("turns://u:p@{tls}"), &["-i"]);
+    relay_through(
+        &server,
+        &format!("turn://u:p@{tls}?transport=dtls"),
+        &["--insecure"],
+    );
+    // Verified: the certificate as the trusted CA, by IP (the URI host) and by name (--sni).
+    let ca = common::workdir(test).join("turn-cert.pem");
+    let ca = ca.to_str().unwrap();
+    relay_through(&server, &format!("turns://u:p@{tls}"), &["--ca", ca]);
+    relay_through(
+        &server,
+        &format!("turns://u:p@{tls}?transport=udp"),
+        &["--ca", ca, "--sni", "localhost"],
+    );
+}
+
+#[test]
+fn turncat_relays_over_tls_and_dtls_through_stunnerd() {
+    if common::stunnerd_missing() {
+        return;
+    }
+    relay_secure(ServerKind::Stunnerd, "turncat-secure-stunnerd");
+}
+
+#[test]
+fn turncat_relays_over_tls_and_dtls_through_coturn() {
+    relay_secure(ServerKind::Coturn, "turncat-secure-coturn");
+}
+
+#[test]
+fn turncat_refuses_an_untrusted_certificate() {
+    let server = common::start_secure(ServerKind::Coturn, "turncat-untrusted");
+    let tls = server.tls_addr.expect("TLS listener");
+    let peer = echo_peer();
+    for (uri, what) in [
+        (format!("turns://u:p@{tls}"), "TLS"),
+        (format!("turns://u:p@{tls}?transport=udp"), "DTLS"),
+    ] {
+        let (code, err) = run_stdio(&uri, peer.addr);
+        assert_eq!(code, 1, "{uri}: {err}");
+        let expected = format!("{what} handshake with {tls} failed: invalid peer certificate");
+        assert!(err.contains(&expected), "{uri}: {err}");
+        assert!(err.contains("UnknownIssuer"), "{uri}: {err}");
+    }
+    // A trusted certificate, but for another name.
+    let ca = common::workdir("turncat-untrusted").join("turn-cert.pem");
+    let flags = ["--ca", ca.to_str().unwrap(), "--sni", "turn.example.com"];
+    let (code, err) = run_stdio_with(&flags, &format!("turns://u:p@{tls}"), peer.addr);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("not valid for name \"turn.example.com\""),
         "{err}"
     );
 }

@@ -101,24 +101,9 @@ fn hostile_traffic_leaves_the_server_serving() {
         drop(tcp);
 
         // Real clients still work, over UDP and TCP.
-        let peer = peer_port.to_string();
         for t in [&[][..], &["-t"][..]] {
-            let mut args = vec![
-                "-c",
-                "-u",
-                "u",
-                "-w",
-                "p",
-                "-e",
-                "127.0.0.1",
-                "-r",
-                &peer,
-                "-n",
-                "100",
-                "-m",
-                "2",
-            ];
-            args.extend_from_slice(t);
+            let args = plus(uclient_args(peer_port, 100), &["-c", "-m", "2"]);
+            let args = plus(args, t);
             let run = uclient(ports.turn, &args, Duration::from_secs(20));
             assert_eq!(run.lost, Some(0), "{}", run.output);
         }

@@ -51,32 +51,21 @@ fn uclient_over_tls_and_a_broken_listener_alone_refused() {
             "the broken listener is named:\n{log}"
         );
         assert!(TcpStream::connect(("127.0.0.1", broken_port)).is_err());
-        let peer = peer_port.to_string();
         for (flags, what) in [
             (&["-c"][..], "tls channels"),
             (&["-c", "-s"][..], "tls send"),
             (&[][..], "tls rtp+rtcp"),
         ] {
-            let mut args = vec!["-t", "-S", "-u", "u", "-w", "p", "-e", "127.0.0.1"];
-            args.extend_from_slice(&["-r", &peer, "-n", "100", "-m", "2", "-l", "120"]);
-            args.extend_from_slice(flags);
+            let args = plus(
+                uclient_args(peer_port, 100),
+                &["-t", "-S", "-m", "2", "-l", "120"],
+            );
+            let args = plus(args, flags);
             assert_clean_tls(&uclient(tls_port, &args, Duration::from_secs(30)), what);
         }
         assert!(sd.metric("stunner_listener_packets_total", "tls") >= 400.0);
         // The UDP listener of the same config serves too.
-        let args = [
-            "-c",
-            "-u",
-            "u",
-            "-w",
-            "p",
-            "-e",
-            "127.0.0.1",
-            "-r",
-            &peer,
-            "-n",
-            "20",
-        ];
+        let args = plus(uclient_args(peer_port, 20), &["-c"]);
         assert_clean_tls(&uclient(ports.turn, &args, Duration::from_secs(30)), "udp");
     });
 }
@@ -139,38 +128,12 @@ fn certificate_rotation_keeps_udp_allocations_relaying() {
             &["-w"],
         );
         assert_eq!(served_fingerprint(tls_port), fingerprint_of(&cert));
-        let peer = peer_port.to_string();
-        let turn = ports.turn;
-        // A live UDP allocation relaying for ~6 s across the rotation.
-        let live = std::thread::spawn(move || {
-            let args = ["-c", "-u", "u", "-w", "p", "-e", "127.0.0.1", "-r", &peer];
-            let mut args = args.to_vec();
-            args.extend_from_slice(&["-n", "300", "-m", "1", "-l", "120"]);
-            uclient(turn, &args, Duration::from_secs(40))
-        });
-        std::thread::sleep(Duration::from_secs(2));
-        let (cert2, key2) = self_signed();
-        let yaml = tls_config(ports, tls_port, &cert2, &key2, None);
-        std::fs::write(&sd.config, yaml).expect("rewrite config");
-        let want = fingerprint_of(&cert2);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while served_fingerprint(tls_port) != want {
-            assert!(Instant::now() < deadline, "new cert not served");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        let run = live.join().expect("uclient thread");
-        assert_clean_tls(&run, "udp across rotation");
-        assert!(
-            run.output.contains("Total lost packets 0"),
-            "{}",
-            run.output
-        );
-        assert_eq!(
-            sd.log_text()
-                .matches("listener started listener=udp")
-                .count(),
-            1,
-            "the UDP listener was not restarted"
+        rotate_under_udp_load(
+            &sd,
+            peer_port,
+            |cert, key| tls_config(ports, tls_port, cert, key, None),
+            || served_fingerprint(tls_port),
+            "tls",
         );
     });
 }

@@ -28,34 +28,17 @@ fn static_auth_udp_tcp_channels_and_send() {
         let peer_port = free_port();
         let _peer = turn_peer(peer_port);
         let sd = Stunnerd::start(ports, &config(ports, STATIC_AUTH, &["127.0.0.1"]), &[]);
-        let peer = peer_port.to_string();
-        let base = [
-            "-u",
-            "u",
-            "-w",
-            "p",
-            "-e",
-            "127.0.0.1",
-            "-r",
-            &peer,
-            "-n",
-            "200",
-            "-m",
-            "4",
-            "-l",
-            "200",
-            "-z",
-            "5",
-        ];
+        let base = plus(
+            uclient_args(peer_port, 200),
+            &["-m", "4", "-l", "200", "-z", "5"],
+        );
         for (flags, what) in [
             (&[][..], "udp channels"),
             (&["-s"][..], "udp send"),
             (&["-t"][..], "tcp channels"),
             (&["-t", "-s"][..], "tcp send"),
         ] {
-            let mut args: Vec<&str> = vec!["-c"];
-            args.extend_from_slice(flags);
-            args.extend_from_slice(&base);
+            let args = plus(plus(base.clone(), &["-c"]), flags);
             let run = uclient(ports.turn, &args, Duration::from_secs(30));
             assert_clean(&run, what);
         }
@@ -75,25 +58,9 @@ fn even_port_and_reservation_token_without_c() {
         let peer_port = free_port();
         let _peer = turn_peer(peer_port);
         let sd = Stunnerd::start(ports, &config(ports, STATIC_AUTH, &["127.0.0.1"]), &[]);
-        let peer = peer_port.to_string();
         for (flags, what) in [(&[][..], "udp rtp+rtcp"), (&["-t"][..], "tcp rtp+rtcp")] {
-            let mut args = vec![
-                "-u",
-                "u",
-                "-w",
-                "p",
-                "-e",
-                "127.0.0.1",
-                "-r",
-                &peer,
-                "-n",
-                "100",
-                "-m",
-                "2",
-                "-l",
-                "120",
-            ];
-            args.extend_from_slice(flags);
+            let args = plus(uclient_args(peer_port, 100), &["-m", "2", "-l", "120"]);
+            let args = plus(args, flags);
             assert_clean(&uclient(ports.turn, &args, Duration::from_secs(30)), what);
         }
         // Each run makes at least 3 allocations (RTP with EVEN-PORT R, RTCP with the token, and
@@ -167,22 +134,8 @@ fn unrouted_peer_is_denied() {
         let _peer = turn_peer(peer_port);
         // Only 10.0.0.0/8 is routed: the loopback peer must be refused.
         let sd = Stunnerd::start(ports, &config(ports, STATIC_AUTH, &["10.0.0.0/8"]), &[]);
-        let peer = peer_port.to_string();
         for flags in [&[][..], &["-s"][..]] {
-            let mut args = vec![
-                "-c",
-                "-u",
-                "u",
-                "-w",
-                "p",
-                "-e",
-                "127.0.0.1",
-                "-r",
-                &peer,
-                "-n",
-                "10",
-            ];
-            args.extend_from_slice(flags);
+            let args = plus(plus(uclient_args(peer_port, 10), &["-c"]), flags);
             let run = uclient(ports.turn, &args, Duration::from_secs(20));
             assert!(run.output.contains("403"), "expected 403:\n{}", run.output);
         }

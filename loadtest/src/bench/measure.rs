@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::server::{PASS, ServerProcess, USER};
 use crate::client::{AuthSpec, Credentials};
-use crate::swarm::{self, SwarmConfig, SwarmReport};
+use crate::swarm::{self, SwarmConfig, SwarmReport, Transport};
 use crate::{Error, Result};
 
 /// Loss allowed at the "max relay rate" (percent).
@@ -79,6 +79,8 @@ pub struct GenSettings {
     pub cpus: Vec<usize>,
     /// Generator worker threads.
     pub workers: usize,
+    /// Transport to the server (TLS and DTLS accept the bench's self-signed certificate).
+    pub transport: Transport,
 }
 
 fn swarm_cfg(
@@ -93,7 +95,9 @@ fn swarm_cfg(
         username: USER.into(),
         password: PASS.into(),
     });
-    let mut cfg = SwarmConfig::new(server.addr, auth);
+    let mut cfg = SwarmConfig::new(server.addr_for(g.transport), auth);
+    cfg.transport = g.transport;
+    cfg.tls.insecure = true;
     cfg.allocations = flows;
     cfg.arrival_rate = 2000.0;
     cfg.packet_rate = total_rate / flows as f64;

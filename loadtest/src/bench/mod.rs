@@ -5,7 +5,10 @@
 //!    for round in 1..=rounds:          A B A B: each server freshly started per round
 //!      for server in [stunnerd, coturn]:
 //!        allocations (rate, idle RSS) → fixed rate (CPU/packet, RTT) → max rate 100 B → 1000 B
-//!  rows = median over rounds, ratio stunnerd/coturn → markdown table + JSON
+//!  for round in 1..=rounds:            TLS and DTLS (1 relay thread, same self-signed certificate)
+//!    for server in [stunnerd, coturn]:
+//!      for transport in [TLS, DTLS]: fixed rate (CPU/packet, RTT) → max rate 100 B
+//!  rows = median over rounds, ratio stunnerd/coturn → markdown tables + JSON
 //! ```
 //!
 //! The server is pinned to `--server-cpus` and the generator to `--generator-cpus` when the
@@ -22,10 +25,11 @@ use std::time::Instant;
 use clap::Args;
 use serde::Serialize;
 
+use crate::swarm::Transport;
 use crate::{Error, Result};
 use measure::{GenSettings, Profile};
-use server::{ServerKind, ServerProcess, ServerSpec};
-use table::{RoundResult, Row};
+use server::{ServerKind, ServerProcess, ServerSpec, TlsFiles};
+use table::{RoundResult, Row, SecureResult, SecureRound};
 
 /// `loadtest bench` flags.
 #[derive(Clone, Debug, Args)]
@@ -75,11 +79,14 @@ pub struct BenchArgs {
     /// Also write the JSON report to this file.
     #[arg(long, env = "BENCH_JSON")]
     pub json: Option<PathBuf>,
+    /// Skip the TURN over TLS and DTLS comparison.
+    #[arg(long, env = "BENCH_NO_SECURE")]
+    pub no_secure: bool,
 }
 
-/// Results for one thread count.
+/// Results for one thread count (`R`: the per-round results: UDP/TCP or TLS/DTLS).
 #[derive(Clone, Debug, Serialize)]
-pub struct ConfigReport {
+pub struct ConfigReport<R = RoundResult> {
     /// Relay threads of both servers.
     pub threads: usize,
     /// CPUs the servers were pinned to (empty: unpinned).
@@ -87,7 +94,7 @@ pub struct ConfigReport {
     /// Comparison rows.
     pub rows: Vec<Row>,
     /// Raw per-round results.
-    pub raw: BTreeMap<ServerKind, Vec<RoundResult>>,
+    pub raw: BTreeMap<ServerKind, Vec<R>>,
 }
 
 /// The whole benchmark report.
@@ -109,23 +116,35 @@ pub struct BenchReport {
     pub wall_s: f64,
     /// One entry per thread count.
     pub configs: Vec<ConfigReport>,
+    /// TURN over TLS and DTLS, one relay thread (None with `--no-secure`).
+    pub secure: Option<ConfigReport<SecureRound>>,
 }
 
 impl BenchReport {
     /// The markdown tables.
     pub fn markdown(&self) -> String {
         let mut s = String::new();
-        for c in &self.configs {
-            let pin = if c.server_cpus.is_empty() {
+        let title = |threads: usize, cpus: &[usize], what: &str| {
+            let pin = if cpus.is_empty() {
                 "server unpinned".to_owned()
             } else {
-                format!("server on CPU {:?}", c.server_cpus)
+                format!("server on CPU {cpus:?}")
             };
-            let title = format!(
-                "{} relay thread(s), {pin}, generator on CPU {:?}",
-                c.threads, self.generator_cpus
-            );
-            s.push_str(&table::markdown(&title, &c.rows));
+            format!(
+                "{what}{threads} relay thread(s), {pin}, generator on CPU {:?}",
+                self.generator_cpus
+            )
+        };
+        for c in &self.configs {
+            s.push_str(&table::markdown(
+                &title(c.threads, &c.server_cpus, ""),
+                &c.rows,
+            ));
+            s.push('\n');
+        }
+        if let Some(c) = &self.secure {
+            let t = title(c.threads, &c.server_cpus, "TURN over TLS and DTLS, ");
+            s.push_str(&table::markdown(&t, &c.rows));
             s.push('\n');
         }
         s.push_str(&format!(
@@ -218,6 +237,7 @@ pub fn bench(args: &BenchArgs) -> Result<BenchReport> {
     let g = GenSettings {
         cpus: args.generator_cpus.clone(),
         workers: 1,
+        transport: Transport::Udp,
     };
     let loadavg_before = std::fs::read_to_string("/proc/loadavg")
         .unwrap_or_default()
@@ -235,17 +255,7 @@ pub fn bench(args: &BenchArgs) -> Result<BenchReport> {
         for round in 1..=rounds {
             for &kind in &servers {
                 eprintln!("[{} threads={t} round {round}/{rounds}]", kind.name());
-                let spec = ServerSpec {
-                    kind,
-                    threads: t,
-                    cpus: server_cpus.clone(),
-                    stunnerd_bin: args
-                        .stunnerd_bin
-                        .clone()
-                        .unwrap_or_else(default_stunnerd_bin),
-                    coturn_bin: args.coturn_bin.clone(),
-                    workdir: workdir.clone(),
-                };
+                let spec = spec(args, kind, t, &server_cpus, &workdir, None);
                 raw.entry(kind)
                     .or_default()
                     .push(run_round(&spec, &profile, &g)?);
@@ -259,6 +269,11 @@ pub fn bench(args: &BenchArgs) -> Result<BenchReport> {
             raw,
         });
     }
+    let secure = if args.no_secure {
+        None
+    } else {
+        Some(secure(args, &servers, rounds, &profile, &g, &workdir)?)
+    };
     Ok(BenchReport {
         quick: args.quick,
         rounds,
@@ -268,5 +283,89 @@ pub fn bench(args: &BenchArgs) -> Result<BenchReport> {
         loadavg_before,
         wall_s: start.elapsed().as_secs_f64(),
         configs,
+        secure,
+    })
+}
+
+fn spec(
+    args: &BenchArgs,
+    kind: ServerKind,
+    threads: usize,
+    cpus: &[usize],
+    workdir: &std::path::Path,
+    tls: Option<TlsFiles>,
+) -> ServerSpec {
+    ServerSpec {
+        kind,
+        threads,
+        cpus: cpus.to_vec(),
+        stunnerd_bin: args
+            .stunnerd_bin
+            .clone()
+            .unwrap_or_else(default_stunnerd_bin),
+        coturn_bin: args.coturn_bin.clone(),
+        workdir: workdir.to_path_buf(),
+        tls,
+    }
+}
+
+/// The TLS/DTLS comparison: one relay thread, both servers with the same self-signed certificate.
+fn secure(
+    args: &BenchArgs,
+    servers: &[ServerKind],
+    rounds: usize,
+    p: &Profile,
+    g: &GenSettings,
+    workdir: &std::path::Path,
+) -> Result<ConfigReport<SecureRound>> {
+    let files = TlsFiles::self_signed(workdir)?;
+    let mut raw: BTreeMap<ServerKind, Vec<SecureRound>> = BTreeMap::new();
+    for round in 1..=rounds {
+        for &kind in servers {
+            eprintln!("[{} TLS/DTLS round {round}/{rounds}]", kind.name());
+            let spec = spec(
+                args,
+                kind,
+                1,
+                &args.server_cpus,
+                workdir,
+                Some(files.clone()),
+            );
+            let mut server = ServerProcess::start(&spec)?;
+            let mut result = SecureRound::default();
+            for transport in [Transport::Tls, Transport::Dtls] {
+                let g = GenSettings {
+                    transport,
+                    ..g.clone()
+                };
+                let r = secure_round(&mut server, p, &g)?;
+                eprintln!(
+                    "  {} {transport:?}: {:.0} pkt/CPU-s, RTT p50 {:.0} us p99 {:.0} us, max {:.0} pkt/s",
+                    kind.name(),
+                    r.fixed.pkts_per_cpu_s,
+                    r.fixed.rtt_p50_us,
+                    r.fixed.rtt_p99_us,
+                    r.rate_100.relayed_pps
+                );
+                match transport {
+                    Transport::Dtls => result.dtls = r,
+                    _ => result.tls = r,
+                }
+            }
+            raw.entry(kind).or_default().push(result);
+        }
+    }
+    Ok(ConfigReport {
+        threads: 1,
+        server_cpus: args.server_cpus.clone(),
+        rows: table::secure_rows(p, &raw),
+        raw,
+    })
+}
+
+fn secure_round(server: &mut ServerProcess, p: &Profile, g: &GenSettings) -> Result<SecureResult> {
+    Ok(SecureResult {
+        fixed: measure::fixed_rate(server, p, g)?,
+        rate_100: measure::max_rate(server, p, g, 100)?,
     })
 }

@@ -1,5 +1,6 @@
 //! Starting and stopping the TURN servers under test with equivalent settings (realm, long-term
-//! credentials, relay IP 127.0.0.1, loopback peers allowed, N relay threads), pinned with `taskset`,
+//! credentials, relay IP 127.0.0.1, loopback peers allowed, N relay threads, and for the TLS/DTLS
+//! runs the same self-signed certificate on a TLS and a DTLS listener), pinned with `taskset`,
 //! and reading their CPU time and RSS from `/proc`.
 
 use std::fs;
@@ -8,9 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use proto::turn::{Class, Message, MessageBuilder, MessageType, Method, TransactionId};
 use serde::Serialize;
 
+use crate::swarm::Transport;
 use crate::sys::procfs::{self, Pid};
 use crate::sys::sockets;
 use crate::{Error, Result};
@@ -59,6 +62,63 @@ pub struct ServerSpec {
     pub coturn_bin: PathBuf,
     /// Directory for config and log files.
     pub workdir: PathBuf,
+    /// Certificate and key for a TLS and a DTLS listener (None: UDP and TCP only).
+    pub tls: Option<TlsFiles>,
+}
+
+/// A certificate and its key, PEM files (P-256: stunnerd's DTLS wants an ECDSA P-256 key).
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    /// Certificate (PEM).
+    pub cert: PathBuf,
+    /// PKCS#8 private key (PEM).
+    pub key: PathBuf,
+}
+
+impl TlsFiles {
+    /// Makes a fresh self-signed certificate for `localhost` in `dir` with the `openssl` CLI.
+    pub fn self_signed(dir: &Path) -> Result<Self> {
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir.display(), e))?;
+        let files = Self {
+            cert: dir.join("turn-cert.pem"),
+            key: dir.join("turn-key.pem"),
+        };
+        let out = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+            .args([
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                // A leaf, not a CA (webpki refuses a CA as end entity): `--ca <cert>` trusts it.
+                "-addext",
+                "basicConstraints=critical,CA:FALSE",
+            ])
+            .arg("-keyout")
+            .arg(&files.key)
+            .arg("-out")
+            .arg(&files.cert)
+            .output()
+            .map_err(|e| Error::io("run openssl (install the openssl CLI)", e))?;
+        if !out.status.success() {
+            return Err(Error::Config(format!(
+                "openssl req failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(files)
+    }
+
+    /// Both files as base64 PEM, as stunnerd's config wants them.
+    fn base64(&self) -> Result<(String, String)> {
+        let b64 = |p: &Path| {
+            fs::read(p)
+                .map(|pem| base64::engine::general_purpose::STANDARD.encode(pem))
+                .map_err(|e| Error::io(p.display(), e))
+        };
+        Ok((b64(&self.cert)?, b64(&self.key)?))
+    }
 }
 
 /// A running server; killed on drop.
@@ -67,12 +127,28 @@ pub struct ServerProcess {
     pub kind: ServerKind,
     /// The TURN-UDP listener.
     pub addr: SocketAddr,
+    /// The TURN-TLS (TCP) and TURN-DTLS (UDP) listener, when started with certificates.
+    pub tls_addr: Option<SocketAddr>,
     child: Child,
     log: PathBuf,
 }
 
-/// The stunnerd config v1 equivalent to the coturn command line (coturn listens on UDP and TCP).
-pub fn stunnerd_config(port: u16) -> String {
+/// The stunnerd config v1 equivalent to the coturn command line (coturn listens on UDP and TCP,
+/// and with certificates on TLS and DTLS).
+pub fn stunnerd_config(port: u16, tls: Option<(u16, &str, &str)>) -> String {
+    let secure = match tls {
+        Some((tls_port, cert, key)) => ["TURN-TLS", "TURN-DTLS"]
+            .iter()
+            .map(|proto| {
+                format!(
+                    "  - name: {}\n    protocol: {proto}\n    address: 127.0.0.1\n    port: {tls_port}\n    \
+                     cert: {cert}\n    key: {key}\n    routes: [loopback]\n",
+                    proto.to_ascii_lowercase()
+                )
+            })
+            .collect(),
+        None => String::new(),
+    };
     format!(
         r#"version: v1
 admin:
@@ -97,7 +173,7 @@ listeners:
     address: 127.0.0.1
     port: {port}
     routes: [loopback]
-clusters:
+{secure}clusters:
   - name: loopback
     type: STATIC
     endpoints: ["127.0.0.0/8"]
@@ -105,12 +181,16 @@ clusters:
     )
 }
 
-fn command(spec: &ServerSpec, port: u16) -> Result<Command> {
+fn command(spec: &ServerSpec, port: u16, tls_port: Option<u16>) -> Result<Command> {
     let tag = format!("{}-{port}", spec.kind.name());
     let (bin, args): (&Path, Vec<String>) = match spec.kind {
         ServerKind::Stunnerd => {
             let cfg = spec.workdir.join(format!("{tag}.yaml"));
-            fs::write(&cfg, stunnerd_config(port)).map_err(|e| Error::io(cfg.display(), e))?;
+            let pem = spec.tls.as_ref().map(TlsFiles::base64).transpose()?;
+            let tls = tls_port
+                .zip(pem.as_ref())
+                .map(|(p, (c, k))| (p, c.as_str(), k.as_str()));
+            fs::write(&cfg, stunnerd_config(port, tls)).map_err(|e| Error::io(cfg.display(), e))?;
             let t = spec.threads.to_string();
             let args = [
                 "-c",
@@ -135,7 +215,7 @@ fn command(spec: &ServerSpec, port: u16) -> Result<Command> {
                 .to_string_lossy()
                 .into_owned();
             let user = format!("{USER}:{PASS}");
-            let args = [
+            let mut args = vec![
                 "-n",
                 "--listening-ip",
                 "127.0.0.1",
@@ -147,8 +227,6 @@ fn command(spec: &ServerSpec, port: u16) -> Result<Command> {
                 &user,
                 "--realm",
                 REALM,
-                "--no-tls",
-                "--no-dtls",
                 "--no-cli",
                 "--listening-port",
                 &p,
@@ -159,6 +237,24 @@ fn command(spec: &ServerSpec, port: u16) -> Result<Command> {
                 "--pidfile",
                 &pid,
             ];
+            let tls_port = tls_port.map(|p| p.to_string()).unwrap_or_default();
+            let files = spec
+                .tls
+                .as_ref()
+                .map(|f| (f.cert.to_string_lossy(), f.key.to_string_lossy()));
+            match &files {
+                Some((cert, key)) => {
+                    args.extend([
+                        "--cert",
+                        cert,
+                        "--pkey",
+                        key,
+                        "--tls-listening-port",
+                        &tls_port,
+                    ]);
+                }
+                None => args.extend(["--no-tls", "--no-dtls"]),
+            }
             (
                 &spec.coturn_bin,
                 args.iter().map(ToString::to_string).collect(),
@@ -195,12 +291,16 @@ impl ServerProcess {
         fs::create_dir_all(&spec.workdir).map_err(|e| Error::io(spec.workdir.display(), e))?;
         let port = sockets::free_port(IpAddr::V4(Ipv4Addr::LOCALHOST))
             .map_err(|e| Error::io("find a free port", e))?;
+        let tls_port = match spec.tls {
+            Some(_) => Some(free_port_other_than(port)?),
+            None => None,
+        };
         let log = spec
             .workdir
             .join(format!("{}-{port}.log", spec.kind.name()));
         let file = fs::File::create(&log).map_err(|e| Error::io(log.display(), e))?;
         let err = file.try_clone().map_err(|e| Error::io(log.display(), e))?;
-        let mut cmd = command(spec, port)?;
+        let mut cmd = command(spec, port, tls_port)?;
         cmd.stdin(Stdio::null()).stdout(file).stderr(err);
         let child = cmd.spawn().map_err(|e| Error::Server {
             name: spec.kind.name().into(),
@@ -209,11 +309,20 @@ impl ServerProcess {
         let mut s = Self {
             kind: spec.kind,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            tls_addr: tls_port.map(|p| SocketAddr::from(([127, 0, 0, 1], p))),
             child,
             log,
         };
         s.wait_ready()?;
         Ok(s)
+    }
+
+    /// Where to reach the server over `transport` (TLS and DTLS share a port number).
+    pub fn addr_for(&self, transport: Transport) -> SocketAddr {
+        match (transport.is_secure(), self.tls_addr) {
+            (true, Some(a)) => a,
+            _ => self.addr,
+        }
     }
 
     /// The server's pid (of `taskset`'s exec'd image, i.e. the server itself).
@@ -267,13 +376,24 @@ impl ServerProcess {
             .map_err(|e| Error::Turn(format!("encode probe: {e}")))?;
         let start = Instant::now();
         let mut buf = [0u8; 1500];
+        let mut udp_ready = false;
         while start.elapsed() < START_TIMEOUT {
             self.check_alive()?;
-            let _ = sock.send_to(&req, self.addr);
-            if let Ok(n) = sock.recv(&mut buf)
-                && Message::decode(&buf[..n]).is_ok_and(|m| m.transaction_id() == tid)
-            {
+            if !udp_ready {
+                let _ = sock.send_to(&req, self.addr);
+                udp_ready = sock.recv(&mut buf).is_ok_and(|n| {
+                    Message::decode(&buf[..n]).is_ok_and(|m| m.transaction_id() == tid)
+                });
+            }
+            // The TLS listener may come up a moment after the UDP one.
+            let tls_ready = self.tls_addr.is_none_or(|a| {
+                std::net::TcpStream::connect_timeout(&a, Duration::from_millis(100)).is_ok()
+            });
+            if udp_ready && tls_ready {
                 return Ok(());
+            }
+            if udp_ready {
+                std::thread::sleep(Duration::from_millis(50));
             }
         }
         Err(self.died(&format!(
@@ -288,6 +408,21 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A free loopback port other than `taken` (which a starting server is about to bind).
+fn free_port_other_than(taken: u16) -> Result<u16> {
+    for _ in 0..10 {
+        let p = sockets::free_port(IpAddr::V4(Ipv4Addr::LOCALHOST))
+            .map_err(|e| Error::io("find a free port", e))?;
+        if p != taken {
+            return Ok(p);
+        }
+    }
+    Err(Error::io(
+        "find a second free port",
+        std::io::ErrorKind::AddrInUse.into(),
+    ))
 }
 
 /// `turnserver --version`, for the report.
@@ -305,9 +440,15 @@ mod tests {
 
     #[test]
     fn stunnerd_config_is_valid_v1() {
-        let mut cfg = proto::config::StunnerConfig::parse(&stunnerd_config(3478)).unwrap();
+        let mut cfg = proto::config::StunnerConfig::parse(&stunnerd_config(3478, None)).unwrap();
         cfg.validate().unwrap();
         assert_eq!(cfg.listeners.len(), 2);
+        let secure = stunnerd_config(3478, Some((3479, "Y2VydA==", "a2V5")));
+        let mut s = proto::config::StunnerConfig::parse(&secure).unwrap();
+        s.validate().unwrap();
+        let tls: Vec<_> = s.listeners.iter().filter(|l| l.port == 3479).collect();
+        assert_eq!(tls.len(), 2);
+        assert!(tls.iter().all(|l| l.cert == "Y2VydA==" && l.key == "a2V5"));
         for l in &cfg.listeners {
             assert_eq!(
                 (l.port, l.routes.clone()),

@@ -1,5 +1,6 @@
 //! Turning per-round measurements into comparison rows (median over rounds, stunnerd/coturn ratio)
-//! and rendering them as a markdown table.
+//! and rendering them as a markdown table: the UDP/TCP rounds ([`RoundResult`]) and the TLS/DTLS
+//! rounds ([`SecureRound`]) go through the same row builder.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -8,6 +9,7 @@ use serde::Serialize;
 
 use super::measure::{AllocResult, FixedResult, Profile, RateResult};
 use super::server::ServerKind;
+use crate::swarm::Transport;
 
 /// Everything measured against one server in one round.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -51,10 +53,39 @@ pub struct Row {
     pub ratio: Option<f64>,
 }
 
-type Extract = fn(&RoundResult) -> (f64, bool);
+/// Everything measured over one secure transport against one server in one round.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SecureResult {
+    /// CPU per packet and RTT at the fixed rate.
+    pub fixed: FixedResult,
+    /// Max relay rate with 100-byte payloads.
+    pub rate_100: RateResult,
+}
 
-fn metrics(p: &Profile) -> Vec<(String, &'static str, Better, Extract)> {
-    vec![
+/// The TLS and DTLS measurements of one server in one round.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SecureRound {
+    /// TURN over TLS.
+    pub tls: SecureResult,
+    /// TURN over DTLS.
+    pub dtls: SecureResult,
+}
+
+impl SecureRound {
+    fn get(&self, t: Transport) -> &SecureResult {
+        match t {
+            Transport::Dtls => &self.dtls,
+            _ => &self.tls,
+        }
+    }
+}
+
+/// A metric: name, unit, direction and how to read it (value, generator-limited) from a round.
+type Metric<R> = (String, &'static str, Better, Box<dyn Fn(&R) -> (f64, bool)>);
+
+fn metrics(p: &Profile) -> Vec<Metric<RoundResult>> {
+    type Plain = fn(&RoundResult) -> (f64, bool);
+    let v: Vec<(String, &'static str, Better, Plain)> = vec![
         (
             "max relay rate at ≤0.1% loss, 100 B".into(),
             "pkt/s",
@@ -103,7 +134,48 @@ fn metrics(p: &Profile) -> Vec<(String, &'static str, Better, Extract)> {
             Better::Lower,
             |r| (r.alloc.rss_kib_per_1000, false),
         ),
-    ]
+    ];
+    v.into_iter()
+        .map(|(n, u, b, f)| -> Metric<RoundResult> { (n, u, b, Box::new(f)) })
+        .collect()
+}
+
+/// The rows of the TLS/DTLS comparison: for each transport, max rate (100 B), CPU per packet and
+/// RTT p50/p99 at the fixed rate.
+fn secure_metrics(p: &Profile) -> Vec<Metric<SecureRound>> {
+    let mut v: Vec<Metric<SecureRound>> = Vec::new();
+    for t in [Transport::Tls, Transport::Dtls] {
+        let name = if t == Transport::Tls { "TLS" } else { "DTLS" };
+        let at = format!("at {:.0} round trips/s", p.fixed_rate);
+        v.push((
+            format!("{name}: max relay rate at ≤0.1% loss, 100 B"),
+            "pkt/s",
+            Better::Higher,
+            Box::new(move |r: &SecureRound| {
+                let x = &r.get(t).rate_100;
+                (x.relayed_pps, x.generator_limited)
+            }),
+        ));
+        v.push((
+            format!("{name}: relayed packets per server CPU-second ({at})"),
+            "pkt/CPU-s",
+            Better::Higher,
+            Box::new(move |r: &SecureRound| (r.get(t).fixed.pkts_per_cpu_s, false)),
+        ));
+        v.push((
+            format!("{name}: RTT p50 {at}"),
+            "µs",
+            Better::Lower,
+            Box::new(move |r: &SecureRound| (r.get(t).fixed.rtt_p50_us, false)),
+        ));
+        v.push((
+            format!("{name}: RTT p99 {at}"),
+            "µs",
+            Better::Lower,
+            Box::new(move |r: &SecureRound| (r.get(t).fixed.rtt_p99_us, false)),
+        ));
+    }
+    v
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -118,7 +190,16 @@ fn median(v: &[f64]) -> f64 {
 
 /// Builds the comparison rows from each server's rounds.
 pub fn rows(p: &Profile, results: &BTreeMap<ServerKind, Vec<RoundResult>>) -> Vec<Row> {
-    metrics(p)
+    build_rows(metrics(p), results)
+}
+
+/// Builds the TLS/DTLS comparison rows from each server's secure rounds.
+pub fn secure_rows(p: &Profile, results: &BTreeMap<ServerKind, Vec<SecureRound>>) -> Vec<Row> {
+    build_rows(secure_metrics(p), results)
+}
+
+fn build_rows<R>(metrics: Vec<Metric<R>>, results: &BTreeMap<ServerKind, Vec<R>>) -> Vec<Row> {
+    metrics
         .into_iter()
         .map(|(metric, unit, better, f)| {
             let mut row = Row {
@@ -131,7 +212,7 @@ pub fn rows(p: &Profile, results: &BTreeMap<ServerKind, Vec<RoundResult>>) -> Ve
                 ratio: None,
             };
             for (kind, rounds) in results {
-                let vals: Vec<(f64, bool)> = rounds.iter().map(f).collect();
+                let vals: Vec<(f64, bool)> = rounds.iter().map(&f).collect();
                 let nums: Vec<f64> = vals.iter().map(|v| v.0).collect();
                 row.values.insert(*kind, median(&nums));
                 row.generator_limited
@@ -224,6 +305,25 @@ mod tests {
         assert_eq!(rows[2].ratio, Some(2.0));
         let md = markdown("t", &rows);
         assert!(md.contains("| ≥ 110,000 | 55,000 | 2.00 |"), "{md}");
+        let secure = |pps: f64, rtt: f64| {
+            let mut r = SecureRound::default();
+            r.dtls.rate_100.relayed_pps = pps;
+            r.tls.fixed.rtt_p99_us = rtt;
+            r
+        };
+        let mut res = BTreeMap::new();
+        res.insert(ServerKind::Stunnerd, vec![secure(30_000.0, 500.0)]);
+        res.insert(ServerKind::Coturn, vec![secure(20_000.0, 1000.0)]);
+        let rows = secure_rows(&Profile::quick(), &res);
+        assert_eq!(rows.len(), 8);
+        assert!(
+            rows[3].metric.starts_with("TLS: RTT p99"),
+            "{}",
+            rows[3].metric
+        );
+        assert_eq!(rows[3].ratio, Some(0.5));
+        assert!(rows[4].metric.starts_with("DTLS: max relay rate"));
+        assert_eq!(rows[4].ratio, Some(1.5));
         assert!(
             md.contains("| RSS per 1,000 idle allocations (500 held) | KiB | 0 | 0 | n/a |"),
             "{md}"

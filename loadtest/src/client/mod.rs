@@ -166,12 +166,21 @@ impl TurnClient {
 
     /// Marks the allocation failed because the transport broke (driver-detected).
     pub fn fail_transport(&mut self, reason: impl Into<String>) {
+        self.fail_driver(FailureKind::Io, reason.into());
+    }
+
+    /// Marks the allocation failed because its TLS/DTLS layer failed (driver-detected).
+    pub fn fail_tls(&mut self, reason: impl Into<String>) {
+        self.fail_driver(FailureKind::Tls, reason.into());
+    }
+
+    fn fail_driver(&mut self, kind: FailureKind, reason: String) {
         let stage = if self.relayed.is_some() {
             Stage::Refresh
         } else {
             Stage::Allocate
         };
-        self.fail(stage, FailureKind::Io, reason.into());
+        self.fail(stage, kind, reason);
     }
 
     /// Starts deallocation (Refresh with lifetime 0). Without an allocation it closes at once.

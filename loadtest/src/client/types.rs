@@ -80,6 +80,8 @@ pub enum FailureKind {
     Protocol,
     /// The transport failed (set by drivers, e.g. ICMP port unreachable, TCP reset).
     Io,
+    /// The TLS or DTLS layer failed: handshake (bad certificate, no common cipher) or a record.
+    Tls,
 }
 
 impl std::fmt::Display for FailureKind {
@@ -89,6 +91,7 @@ impl std::fmt::Display for FailureKind {
             Self::Timeout => f.write_str("timeout"),
             Self::Protocol => f.write_str("protocol"),
             Self::Io => f.write_str("io"),
+            Self::Tls => f.write_str("tls"),
         }
     }
 }

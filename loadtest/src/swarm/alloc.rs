@@ -1,5 +1,10 @@
 //! One swarm allocation: its TURN client state, its socket (UDP, or TCP with a deframer and a
-//! write buffer), and its send schedule.
+//! write buffer, optionally under a sans-IO rustls client), and its send schedule.
+//!
+//! ```text
+//!  frames ─queue─▶ wbuf ─▶ [rustls writer ─write_tls─▶] socket ─▶ server
+//!  server ─▶ socket ─[read_tls ─▶ process_new_packets ─▶ rustls reader]─▶ deframer ─▶ frames
+//! ```
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
@@ -8,22 +13,27 @@ use std::time::{Duration, Instant};
 
 use mio::net::{TcpStream, UdpSocket};
 use mio::{Interest, Registry, Token};
+use tokio_rustls::rustls::ClientConnection;
 
 use super::{SwarmConfig, Transport};
 use crate::client::stream::Deframer;
 use crate::client::{ClientConfig, Credentials, TurnClient};
 use crate::sys::ffi::SendBatch;
 use crate::sys::sockets;
+use crate::tls::{self, TlsClient, TlsFailure};
 
 /// Identifies swarm payloads (bytes 8..12) so stray datagrams are not taken for RTT samples.
 pub(super) const MAGIC: u32 = 0x4C54_5354; // "LTST"
 /// A TCP write buffer larger than this means the server is not reading: further data is dropped.
 const MAX_TCP_BACKLOG: usize = 1 << 20;
 
-/// A TCP connection to the server with its framing state.
+/// A TCP connection to the server (under TLS for TURN-TLS) with its framing state.
 pub(super) struct TcpIo {
     pub(super) stream: TcpStream,
     pub(super) deframer: Deframer,
+    /// The TLS layer of TURN over TLS: frames are written into it, plaintext read out of it.
+    tls: Option<Box<ClientConnection>>,
+    /// Plaintext frames not yet taken by the socket (or by rustls, whose buffer is bounded).
     wbuf: Vec<u8>,
     wpos: usize,
 }
@@ -32,7 +42,7 @@ pub(super) struct TcpIo {
 pub(super) enum Io {
     /// A UDP socket connected to the server.
     Udp(UdpSocket),
-    /// A TCP connection.
+    /// A TCP connection, plain or TLS.
     Tcp(TcpIo),
 }
 
@@ -53,9 +63,11 @@ pub(super) struct Alloc {
 }
 
 impl Alloc {
-    /// Opens the socket and creates the client (whose first Allocate is queued).
+    /// Opens the socket and creates the client (whose first Allocate is queued). DTLS
+    /// allocations are not served here (see `swarm::dtls`).
     pub(super) fn open(
         cfg: &SwarmConfig,
+        tls: Option<&TlsClient>,
         index: u32,
         peer: SocketAddr,
         creds: Credentials,
@@ -66,21 +78,29 @@ impl Alloc {
                 cfg.server,
                 cfg.socket_buffer,
             )?)),
-            Transport::Tcp => {
+            Transport::Tcp | Transport::Tls => {
+                let tls = match (cfg.transport, tls) {
+                    (Transport::Tls, Some(t)) => {
+                        Some(Box::new(t.connection().map_err(io::Error::other)?))
+                    }
+                    (Transport::Tls, None) => return Err(io::Error::other("TLS settings missing")),
+                    _ => None,
+                };
                 let std =
                     sockets::tcp_connected(cfg.server, cfg.socket_buffer, Duration::from_secs(3))?;
-                let stream = TcpStream::from_std(std);
                 Io::Tcp(TcpIo {
-                    stream,
+                    stream: TcpStream::from_std(std),
                     deframer: Deframer::new(),
+                    tls,
                     wbuf: Vec::new(),
                     wpos: 0,
                 })
             }
+            Transport::Dtls => return Err(io::Error::other("DTLS runs in its own worker")),
         };
         let mut ccfg = ClientConfig::new(creds, peer);
         ccfg.mode = cfg.mode;
-        ccfg.stream = cfg.transport == Transport::Tcp;
+        ccfg.stream = cfg.transport.is_stream();
         ccfg.lifetime = cfg.lifetime;
         let client = TurnClient::new(ccfg, now);
         Ok(Self {
@@ -165,8 +185,20 @@ impl TcpIo {
         true
     }
 
-    /// Writes as much of the backlog as the socket takes.
+    /// Writes as much of the backlog as the socket (and the TLS layer) takes.
     pub(super) fn write_pending(&mut self) -> io::Result<()> {
+        match self.tls.as_deref_mut() {
+            Some(tls) => write_through_tls(tls, &mut self.stream, &self.wbuf, &mut self.wpos)?,
+            None => self.write_plain()?,
+        }
+        if self.wpos == self.wbuf.len() {
+            self.wbuf.clear();
+            self.wpos = 0;
+        }
+        Ok(())
+    }
+
+    fn write_plain(&mut self) -> io::Result<()> {
         while self.wpos < self.wbuf.len() {
             match self.stream.write(&self.wbuf[self.wpos..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -176,12 +208,85 @@ impl TcpIo {
                 Err(e) => return Err(e),
             }
         }
-        if self.wpos == self.wbuf.len() {
-            self.wbuf.clear();
-            self.wpos = 0;
-        }
         Ok(())
     }
+
+    /// Reads what the socket has into the deframer, through TLS if any. `Ok(0)` is the end of
+    /// the stream; a TLS failure is an `io::Error` wrapping a [`TlsFailure`].
+    pub(super) fn read_some(&mut self) -> io::Result<usize> {
+        let Some(tls) = self.tls.as_deref_mut() else {
+            return self.deframer.read_from(&mut self.stream);
+        };
+        let n = tls.read_tls(&mut self.stream)?;
+        if n == 0 {
+            return Ok(0);
+        }
+        let handshaking = tls.is_handshaking();
+        let state = tls.process_new_packets().map_err(|e| {
+            let server = self
+                .stream
+                .peer_addr()
+                .map_or_else(|_| "the TURN server".to_owned(), |a| a.to_string());
+            let msg = if handshaking {
+                tls::handshake_failed("TLS", &server, &e).to_string()
+            } else {
+                format!("TLS with {server} failed: {e}")
+            };
+            io::Error::other(TlsFailure(msg))
+        })?;
+        let mut plain = state.plaintext_bytes_to_read();
+        while plain > 0 {
+            match self.deframer.read_from(&mut tls.reader())? {
+                0 => break,
+                k => plain = plain.saturating_sub(k),
+            }
+        }
+        // Handshake replies, and frames rustls held back until the handshake completed.
+        self.write_pending()?;
+        Ok(n)
+    }
+}
+
+/// Hands the backlog to rustls (bounded buffer: it may take part of it) and writes the records
+/// to the socket until everything is out or the socket would block.
+fn write_through_tls(
+    tls: &mut ClientConnection,
+    stream: &mut TcpStream,
+    wbuf: &[u8],
+    wpos: &mut usize,
+) -> io::Result<()> {
+    loop {
+        let accepted = match wbuf.get(*wpos..) {
+            Some(rest) if !rest.is_empty() => tls.writer().write(rest)?,
+            _ => 0,
+        };
+        *wpos += accepted;
+        while tls.wants_write() {
+            match tls.write_tls(stream) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if accepted == 0 {
+            return Ok(());
+        }
+    }
+}
+
+/// Packets due now from an allocation ready since `ready` sending `rate`/s that has sent `sent`
+/// (at most `batch`).
+pub(super) fn due_packets(
+    ready: Instant,
+    now: Instant,
+    rate: f64,
+    sent: u64,
+    batch: usize,
+) -> usize {
+    let due_total = (now.saturating_duration_since(ready).as_secs_f64() * rate) as u64 + 1;
+    due_total.saturating_sub(sent).min(batch as u64) as usize
 }
 
 /// Writes the swarm payload header: send time (ns since the worker epoch), magic, allocation index.
@@ -202,6 +307,29 @@ pub(super) fn read_payload(payload: &[u8]) -> Option<(u64, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn due_packets_follow_the_rate_and_the_batch_cap() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        assert_eq!(due_packets(t0, t0, 1000.0, 0, 64), 1, "one at once");
+        assert_eq!(due_packets(t0, at(10), 1000.0, 1, 64), 10);
+        assert_eq!(
+            due_packets(t0, at(10), 1000.0, 11, 64),
+            0,
+            "ahead of schedule"
+        );
+        assert_eq!(
+            due_packets(t0, at(1000), 1000.0, 0, 64),
+            64,
+            "capped per tick"
+        );
+        assert_eq!(
+            due_packets(at(5), t0, 1000.0, 0, 64),
+            1,
+            "clock skew is not a panic"
+        );
+    }
 
     #[test]
     fn payload_round_trip() {

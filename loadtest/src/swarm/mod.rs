@@ -11,9 +11,12 @@
 //! ```
 //!
 //! A worker never allocates per packet: payloads are written into the reused buffers of one
-//! `SendBatch`, and received datagrams are parsed in place in one `RecvBatch`.
+//! `SendBatch`, and received datagrams are parsed in place in one `RecvBatch`. TURN over TLS runs
+//! on the same event loop (rustls is sans-IO); TURN over DTLS runs in [`dtls`] workers instead
+//! (the `dtls` crate is tokio-only) that feed the same statistics.
 
 mod alloc;
+mod dtls;
 mod progress;
 mod report;
 mod worker;
@@ -27,6 +30,7 @@ use serde::Serialize;
 
 use crate::client::{AuthSpec, DataMode};
 use crate::sys::{ffi, procfs};
+use crate::tls::{TlsClient, TlsOptions};
 use crate::{Error, Result};
 
 pub use progress::{Progress, ProgressMode, watch};
@@ -46,6 +50,22 @@ pub enum Transport {
     Udp,
     /// TURN over TCP (one connection per allocation).
     Tcp,
+    /// TURN over TLS over TCP (one connection per allocation, rustls).
+    Tls,
+    /// TURN over DTLS over UDP (one association per allocation, webrtc-rs `dtls`).
+    Dtls,
+}
+
+impl Transport {
+    /// True for byte streams (TCP, TLS): frames are cut by length, requests are not retransmitted.
+    pub fn is_stream(self) -> bool {
+        matches!(self, Self::Tcp | Self::Tls)
+    }
+
+    /// True when the transport is encrypted (TLS, DTLS).
+    pub fn is_secure(self) -> bool {
+        matches!(self, Self::Tls | Self::Dtls)
+    }
 }
 
 /// Everything a swarm run needs.
@@ -53,8 +73,10 @@ pub enum Transport {
 pub struct SwarmConfig {
     /// The TURN server.
     pub server: SocketAddr,
-    /// UDP or TCP to the server.
+    /// UDP, TCP, TLS or DTLS to the server.
     pub transport: Transport,
+    /// Server authentication over TLS and DTLS (SNI defaults to the server's IP).
+    pub tls: TlsOptions,
     /// Credentials for every allocation.
     pub auth: AuthSpec,
     /// Number of allocations.
@@ -95,6 +117,7 @@ impl SwarmConfig {
         Self {
             server,
             transport: Transport::Udp,
+            tls: TlsOptions::default(),
             auth,
             allocations: 10,
             arrival_rate: 100.0,
@@ -136,6 +159,19 @@ impl SwarmConfig {
     }
 }
 
+impl SwarmConfig {
+    /// How many allocations worker `index` opens (global indexes index, index + workers, ...).
+    pub(crate) fn share(&self, index: usize) -> usize {
+        (self.allocations + self.workers - 1 - index) / self.workers
+    }
+
+    /// When the allocation with global index `global` is due (None: at once).
+    pub(crate) fn open_at(&self, epoch: Instant, global: usize) -> Option<Instant> {
+        (self.arrival_rate > 0.0)
+            .then(|| epoch + Duration::from_secs_f64(global as f64 / self.arrival_rate))
+    }
+}
+
 /// A running swarm: watch `progress`, then `join` for the report.
 pub struct SwarmHandle {
     /// Live counters (shared with the workers).
@@ -152,10 +188,24 @@ pub fn start(cfg: SwarmConfig) -> Result<SwarmHandle> {
     ffi::raise_nofile_limit().map_err(|e| Error::io("raise RLIMIT_NOFILE", e))?;
     let progress = Arc::new(Progress::new(cfg.allocations, cfg.workers));
     let cpu_before = procfs::cpu_time(procfs::Pid::SelfProcess)?;
+    let tls = cfg
+        .transport
+        .is_secure()
+        .then(|| TlsClient::new(&cfg.tls, &cfg.server.ip().to_string()).map(Arc::new))
+        .transpose()?;
     let started = Instant::now();
     let mut threads = Vec::with_capacity(cfg.workers);
     for index in 0..cfg.workers {
-        let worker = Worker::new(&cfg, index, started, progress.clone())?;
+        let job: Box<dyn FnOnce() -> Result<WorkerStats> + Send> = match &tls {
+            Some(tls) if cfg.transport == Transport::Dtls => {
+                let w = dtls::DtlsWorker::new(&cfg, index, started, progress.clone(), tls.clone())?;
+                Box::new(move || w.run())
+            }
+            _ => {
+                let w = Worker::new(&cfg, index, started, progress.clone(), tls.clone())?;
+                Box::new(move || w.run())
+            }
+        };
         let cpus = cfg.cpus.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("swarm-{index}"))
@@ -163,7 +213,7 @@ pub fn start(cfg: SwarmConfig) -> Result<SwarmHandle> {
                 if let Err(e) = ffi::pin_current_thread(&cpus) {
                     tracing::warn!(?cpus, error = %e, "cannot pin swarm worker");
                 }
-                worker.run()
+                job()
             });
         threads.push(spawned.map_err(|e| Error::io("spawn swarm worker", e))?);
     }

@@ -2,13 +2,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use super::alloc;
-use super::{SwarmConfig, Transport};
-use crate::client::{DataMode, FailureKind};
+use super::{Progress, SwarmConfig, Transport};
+use crate::client::{DataMode, Event, FailureKind};
 use crate::stats::{LatencyHist, LatencySummary};
 
 /// What one worker measured.
@@ -47,6 +48,39 @@ impl WorkerStats {
     pub(crate) fn fail(&mut self, kind: &FailureKind, now: Instant) {
         *self.failures.entry(kind.to_string()).or_default() += 1;
         self.first_failure.get_or_insert(now);
+    }
+
+    /// Counts a failed allocation in the stats and the live progress.
+    pub(crate) fn fail_counted(&mut self, kind: &FailureKind, now: Instant, progress: &Progress) {
+        self.fail(kind, now);
+        progress.failed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Accounts a client event (the mio and the DTLS workers share this bookkeeping).
+    pub(crate) fn on_event(&mut self, ev: &Event, now: Instant, progress: &Progress) {
+        match ev {
+            Event::Allocated { latency, .. } => self.alloc_latency.record(*latency),
+            Event::Ready { latency } => {
+                self.ready += 1;
+                self.ready_latency.record(*latency);
+                self.last_ready = Some(now);
+                progress.ready.fetch_add(1, Ordering::Relaxed);
+            }
+            Event::Failed(f) => self.fail_counted(&f.kind, now, progress),
+            Event::Closed => self.closed += 1,
+        }
+    }
+
+    /// Publishes the packet counters' growth since `published` to the shared progress.
+    pub(crate) fn publish(&self, progress: &Progress, published: &mut (u64, u64)) {
+        let (sent, received) = (self.sent, self.received);
+        progress
+            .sent
+            .fetch_add(sent - published.0, Ordering::Relaxed);
+        progress
+            .received
+            .fetch_add(received - published.1, Ordering::Relaxed);
+        *published = (sent, received);
     }
 
     /// Accounts a payload received back from the peer.
@@ -149,7 +183,7 @@ pub struct GeneratorReport {
 pub struct SwarmReport {
     /// Server address.
     pub server: String,
-    /// UDP or TCP.
+    /// UDP, TCP, TLS or DTLS.
     pub transport: Transport,
     /// Channel or Send indications.
     pub mode: DataMode,
@@ -163,7 +197,8 @@ pub struct SwarmReport {
     pub traffic: TrafficReport,
     /// Round-trip time through the relay and the echo peer.
     pub rtt: LatencySummary,
-    /// Failures by kind: TURN error code ("401", "403", "508"...), "timeout", "io", "protocol".
+    /// Failures by kind: TURN error code ("401", "403", "508"...), "timeout", "io", "tls",
+    /// "protocol".
     pub failures: BTreeMap<String, u64>,
     /// Generator cost.
     pub generator: GeneratorReport,

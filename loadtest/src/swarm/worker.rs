@@ -15,6 +15,7 @@ use super::{Progress, SwarmConfig};
 use crate::client::{Event, FailureKind, Input};
 use crate::peer::{EchoPeer, PeerCounters};
 use crate::sys::ffi::{RecvBatch, SendBatch};
+use crate::tls::{TlsClient, TlsFailure};
 use crate::{Error, Result};
 
 pub(super) use super::report::WorkerStats;
@@ -22,11 +23,11 @@ pub(super) use super::report::WorkerStats;
 /// Token of the in-process echo peer; allocation `i` uses token `i + 1`.
 const PEER: Token = Token(0);
 /// Datagrams per syscall.
-const BATCH: usize = 64;
+pub(super) const BATCH: usize = 64;
 /// Control timers (retransmissions, refreshes) are checked this often.
-const CONTROL_SWEEP: Duration = Duration::from_millis(5);
+pub(super) const CONTROL_SWEEP: Duration = Duration::from_millis(5);
 /// Deallocation gets this long before the worker gives up waiting.
-const CLOSE_GRACE: Duration = Duration::from_secs(2);
+pub(super) const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -44,6 +45,8 @@ pub(super) struct Worker {
     my_count: usize,
     epoch: Instant,
     progress: Arc<Progress>,
+    /// Client TLS settings (TURN over TLS only).
+    tls: Option<Arc<TlsClient>>,
     poll: Poll,
     allocs: Vec<Alloc>,
     peer: Option<EchoPeer>,
@@ -63,6 +66,7 @@ impl Worker {
         index: usize,
         epoch: Instant,
         progress: Arc<Progress>,
+        tls: Option<Arc<TlsClient>>,
     ) -> Result<Self> {
         let poll = Poll::new().map_err(|e| Error::io("create poll", e))?;
         let (peer, peer_addr) = match cfg.peer {
@@ -78,13 +82,14 @@ impl Worker {
                 (Some(p), addr)
             }
         };
-        let my_count = (cfg.allocations + cfg.workers - 1 - index) / cfg.workers;
+        let my_count = cfg.share(index);
         Ok(Self {
             cfg: cfg.clone(),
             index,
             my_count,
             epoch,
             progress,
+            tls,
             poll,
             allocs: Vec::with_capacity(my_count),
             peer,
@@ -181,12 +186,12 @@ impl Worker {
                 return;
             }
             let global = k * self.cfg.workers + self.index;
-            if self.cfg.arrival_rate > 0.0 {
-                let at =
-                    self.epoch + Duration::from_secs_f64(global as f64 / self.cfg.arrival_rate);
-                if now < at {
-                    return;
-                }
+            if self
+                .cfg
+                .open_at(self.epoch, global)
+                .is_some_and(|at| now < at)
+            {
+                return;
             }
             self.open_one(global as u32, now);
         }
@@ -197,7 +202,14 @@ impl Worker {
         self.stats.first_open.get_or_insert(now);
         self.progress.opened.fetch_add(1, Ordering::Relaxed);
         let token = Token(self.allocs.len() + 1);
-        match Alloc::open(&self.cfg, global, self.peer_addr, creds, now) {
+        match Alloc::open(
+            &self.cfg,
+            self.tls.as_deref(),
+            global,
+            self.peer_addr,
+            creds,
+            now,
+        ) {
             Ok(mut a) => {
                 let registered = a.register(self.poll.registry(), token);
                 self.allocs.push(a);
@@ -210,8 +222,8 @@ impl Worker {
                 // Keep indexes aligned with tokens: a dead placeholder is not possible without a
                 // socket, so count the failure and open the next one in its place.
                 tracing::debug!(error = %e, "cannot open allocation socket");
-                self.stats.fail(&FailureKind::Io, now);
-                self.progress.failed.fetch_add(1, Ordering::Relaxed);
+                self.stats
+                    .fail_counted(&FailureKind::Io, now, &self.progress);
                 self.my_count -= 1;
             }
         }
@@ -227,9 +239,7 @@ impl Worker {
             let Some(ready) = a.ready_at.filter(|_| a.sending(now)) else {
                 continue;
             };
-            let due_total =
-                (now.duration_since(ready).as_secs_f64() * self.cfg.packet_rate) as u64 + 1;
-            let due = due_total.saturating_sub(a.sent).min(BATCH as u64) as usize;
+            let due = alloc::due_packets(ready, now, self.cfg.packet_rate, a.sent, BATCH);
             if due == 0 {
                 continue;
             }
@@ -287,33 +297,34 @@ impl Worker {
     }
 
     fn on_event(&mut self, i: usize, ev: Event, now: Instant) {
+        self.stats.on_event(&ev, now, &self.progress);
         let a = &mut self.allocs[i];
         match ev {
-            Event::Allocated { latency, .. } => self.stats.alloc_latency.record(latency),
-            Event::Ready { latency } => {
+            Event::Allocated { .. } => {}
+            Event::Ready { .. } => {
                 a.ready_at = Some(now);
                 a.stop_at = Some(now + self.cfg.duration);
-                self.stats.ready += 1;
-                self.stats.ready_latency.record(latency);
-                self.stats.last_ready = Some(now);
-                self.progress.ready.fetch_add(1, Ordering::Relaxed);
             }
             Event::Failed(f) => {
                 tracing::debug!(index = a.index, stage = ?f.stage, reason = %f.reason, "allocation failed");
                 a.alive = false;
                 a.deregister(self.poll.registry());
-                self.stats.fail(&f.kind, now);
-                self.progress.failed.fetch_add(1, Ordering::Relaxed);
             }
             Event::Closed => {
                 a.alive = false;
                 a.deregister(self.poll.registry());
-                self.stats.closed += 1;
             }
         }
     }
 
     fn fail_io(&mut self, i: usize, e: &io::Error) {
+        if let Some(TlsFailure(reason)) = e.get_ref().and_then(|e| e.downcast_ref()) {
+            self.allocs[i].client.fail_tls(reason.clone());
+            while let Some(ev) = self.allocs[i].client.poll_event() {
+                self.on_event(i, ev, Instant::now());
+            }
+            return;
+        }
         let reason = match e.kind() {
             io::ErrorKind::ConnectionRefused => {
                 format!("{e} (ICMP port unreachable: is the TURN server up?)")
@@ -382,7 +393,7 @@ impl Worker {
         }
         let mut control = false;
         loop {
-            match t.deframer.read_from(&mut t.stream) {
+            match t.read_some() {
                 Ok(0) => {
                     return (
                         control,
@@ -413,13 +424,6 @@ impl Worker {
 
     /// Publishes counter deltas to the shared progress.
     fn publish(&mut self) {
-        let (sent, received) = (self.stats.sent, self.stats.received);
-        self.progress
-            .sent
-            .fetch_add(sent - self.published.0, Ordering::Relaxed);
-        self.progress
-            .received
-            .fetch_add(received - self.published.1, Ordering::Relaxed);
-        self.published = (sent, received);
+        self.stats.publish(&self.progress, &mut self.published);
     }
 }

@@ -15,7 +15,8 @@ fn domain(addr: SocketAddr) -> Domain {
     }
 }
 
-fn unspecified_for(remote: SocketAddr) -> SocketAddr {
+/// The wildcard address (port 0) of `remote`'s family: where a client socket to it binds.
+pub fn unspecified_for(remote: SocketAddr) -> SocketAddr {
     if remote.is_ipv4() {
         "0.0.0.0:0".parse()
     } else {

@@ -23,6 +23,7 @@ use tokio::task::JoinSet;
 use crate::cli::parse_udp_addr;
 use crate::client::AuthSpec;
 use crate::swarm::Transport;
+use crate::tls::{TlsArgs, TlsClient};
 use crate::uri::{self, AuthKind, TurnUri};
 use crate::{Error, Result};
 
@@ -39,7 +40,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
     name = "turncat",
     version,
     about = "Tunnel a local client through a TURN server to a peer",
-    override_usage = "turncat [options] <client-addr> <turn-server-uri> <peer-addr>\n    client-addr: udp://<addr>:<port> | tcp://<addr>:<port> | - (stdin/stdout)\n    turn-server-uri: turn://<user>:<password>@<addr>:<port>[?transport=udp|tcp] | turn://<secret>@<addr>:<port>\n    peer-addr: udp://<addr>:<port>"
+    override_usage = "turncat [options] <client-addr> <turn-server-uri> <peer-addr>\n    client-addr: udp://<addr>:<port> | tcp://<addr>:<port> | - (stdin/stdout)\n    turn-server-uri: turn[s]://<user>:<password>@<addr>:<port>[?transport=udp|tcp|tls|dtls] | turn[s]://<secret>@<addr>:<port>\n    peer-addr: udp://<addr>:<port>"
 )]
 pub struct TurncatArgs {
     /// Where local clients connect: udp://host:port, tcp://host:port or - for stdin/stdout.
@@ -66,6 +67,9 @@ pub struct TurncatArgs {
     /// Verbose logging, identical to `-l all:DEBUG`.
     #[arg(short = 'v', long, env = "TURNCAT_VERBOSE")]
     pub verbose: bool,
+    /// TLS/DTLS server authentication.
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 /// Where local clients come from.
@@ -114,6 +118,8 @@ pub struct TurncatConfig {
     pub server: SocketAddr,
     /// Transport to the server.
     pub transport: Transport,
+    /// TLS/DTLS client settings (secure transports only).
+    pub tls: Option<TlsClient>,
     /// Credentials.
     pub auth: AuthSpec,
     /// The peer every session relays to.
@@ -134,10 +140,16 @@ impl TurncatArgs {
                 self.peer
             ))
         })?;
+        let tls = u
+            .transport
+            .is_secure()
+            .then(|| TlsClient::new(&self.tls.options(&u.host), &u.host))
+            .transpose()?;
         Ok(TurncatConfig {
             client: ClientAddr::parse(&self.client)?,
             server: u.resolve()?,
             transport: u.transport,
+            tls,
             auth,
             peer: parse_udp_addr(peer_str)?,
         })
@@ -339,12 +351,49 @@ mod tests {
         let c = a.to_config().unwrap();
         assert_eq!(c.client, ClientAddr::Udp("127.0.0.1:5000".parse().unwrap()));
         assert_eq!(c.transport, Transport::Tcp);
-        assert_eq!(c.peer, "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(c.peer, "127.0.0.1:9000".parse::<SocketAddr>().unwrap());
         assert_eq!(a.log_filter(), "info");
         assert_eq!(
             args(&["-v", "-", "turn://s@h", "udp://1.2.3.4:5"]).log_filter(),
             "debug"
         );
+    }
+
+    #[test]
+    fn secure_uris_and_tls_flags() {
+        let a = args(&[
+            "-i",
+            "--sni",
+            "turn.example.com",
+            "-",
+            "turns://u:p@127.0.0.1:5349",
+            "udp://127.0.0.1:9",
+        ]);
+        assert!(a.tls.insecure);
+        let c = a.to_config().unwrap();
+        assert_eq!(c.transport, Transport::Tls);
+        assert_eq!(c.server, "127.0.0.1:5349".parse::<SocketAddr>().unwrap());
+        assert!(c.tls.is_some());
+        let c = args(&[
+            "-",
+            "turn://u:p@127.0.0.1?transport=dtls",
+            "udp://127.0.0.1:9",
+        ])
+        .to_config()
+        .unwrap();
+        assert_eq!((c.transport, c.server.port()), (Transport::Dtls, 443));
+        let plain = args(&["-", "turn://u:p@127.0.0.1", "udp://127.0.0.1:9"]);
+        assert!(plain.to_config().unwrap().tls.is_none());
+        let e = args(&[
+            "--ca",
+            "/nonexistent.pem",
+            "-",
+            "turns://u:p@h",
+            "udp://1.2.3.4:5",
+        ])
+        .to_config()
+        .unwrap_err();
+        assert!(e.is_config(), "{e}");
     }
 
     #[test]

@@ -1,14 +1,14 @@
-//! One turncat session: a TURN allocation (own UDP socket or TCP connection to the server) that
-//! carries one client 5-tuple's traffic to the peer and back, driven by a tokio task around the
-//! sans-IO [`TurnClient`].
+//! One turncat session: a TURN allocation (own UDP socket, TCP or TLS connection, or DTLS
+//! association to the server) that carries one client 5-tuple's traffic to the peer and back,
+//! driven by a tokio task around the sans-IO [`TurnClient`].
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use dtls::conn::DTLSConn;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
@@ -16,6 +16,8 @@ use super::TurncatConfig;
 use crate::client::stream::Deframer;
 use crate::client::{ClientConfig, Event, Failure, FailureKind, Input, Stage, TurnClient};
 use crate::swarm::Transport;
+use crate::sys::{self, sockets};
+use crate::tls::TlsClient;
 use crate::{Error, Result};
 
 /// Packets from the client kept while the allocation is being set up.
@@ -41,14 +43,15 @@ impl ClientSink {
     }
 }
 
-/// The connection to the TURN server.
+/// The connection to the TURN server: datagrams (UDP, DTLS records) or a byte stream (TCP, TLS).
 enum ServerConn {
     Udp(UdpSocket),
-    Tcp {
-        read: OwnedReadHalf,
-        write: OwnedWriteHalf,
+    Stream {
+        read: Box<dyn AsyncRead + Send + Unpin>,
+        write: Box<dyn AsyncWrite + Send + Unpin>,
         deframer: Deframer,
     },
+    Dtls(Arc<DTLSConn>),
 }
 
 impl ServerConn {
@@ -57,12 +60,7 @@ impl ServerConn {
             |what: &str| format!("{what} TURN server {} over {:?}", cfg.server, cfg.transport);
         match cfg.transport {
             Transport::Udp => {
-                let bind: SocketAddr = if cfg.server.is_ipv4() {
-                    ([0, 0, 0, 0], 0).into()
-                } else {
-                    ([0u16; 8], 0).into()
-                };
-                let sock = UdpSocket::bind(bind)
+                let sock = UdpSocket::bind(sockets::unspecified_for(cfg.server))
                     .await
                     .map_err(|e| Error::io(ctx("bind socket for"), e))?;
                 sock.connect(cfg.server)
@@ -76,19 +74,33 @@ impl ServerConn {
                     .map_err(|e| Error::io(ctx("cannot reach"), e))?;
                 let _ = s.set_nodelay(true);
                 let (read, write) = s.into_split();
-                Ok(Self::Tcp {
-                    read,
-                    write,
-                    deframer: Deframer::new(),
-                })
+                Ok(Self::stream(read, write))
             }
+            Transport::Tls => {
+                let s = tls(cfg)?.connect_tls(cfg.server).await?;
+                let (read, write) = tokio::io::split(s);
+                Ok(Self::stream(read, write))
+            }
+            Transport::Dtls => Ok(Self::Dtls(tls(cfg)?.connect_dtls(cfg.server).await?)),
+        }
+    }
+
+    fn stream(
+        read: impl AsyncRead + Send + Unpin + 'static,
+        write: impl AsyncWrite + Send + Unpin + 'static,
+    ) -> Self {
+        Self::Stream {
+            read: Box::new(read),
+            write: Box::new(write),
+            deframer: Deframer::new(),
         }
     }
 
     async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         match self {
             Self::Udp(s) => s.send(bytes).await.map(drop),
-            Self::Tcp { write, .. } => write.write_all(bytes).await,
+            Self::Stream { write, .. } => write.write_all(bytes).await,
+            Self::Dtls(c) => c.write(bytes, None).await.map(drop).map_err(dtls_io),
         }
     }
 
@@ -101,7 +113,13 @@ impl ServerConn {
                 buf.truncate(n);
                 Ok(())
             }
-            Self::Tcp { read, deframer, .. } => {
+            Self::Dtls(c) => {
+                buf.resize(65536, 0);
+                let n = c.read(buf, None).await.map_err(dtls_io)?;
+                buf.truncate(n);
+                Ok(())
+            }
+            Self::Stream { read, deframer, .. } => {
                 buf.resize(16384, 0);
                 let n = read.read(buf).await?;
                 if n == 0 {
@@ -116,6 +134,17 @@ impl ServerConn {
             }
         }
     }
+}
+
+/// The TLS settings of a secure transport (built by `to_config` for every secure URI).
+fn tls(cfg: &TurncatConfig) -> Result<&TlsClient> {
+    cfg.tls
+        .as_ref()
+        .ok_or_else(|| Error::Config(format!("{:?} needs TLS settings", cfg.transport)))
+}
+
+fn dtls_io(e: dtls::Error) -> std::io::Error {
+    std::io::Error::other(format!("DTLS: {e}"))
 }
 
 /// Turns a failure into the message a turncat user needs.
@@ -134,6 +163,7 @@ fn describe(f: &Failure, cfg: &TurncatConfig) -> Error {
         }
         (FailureKind::Timeout, Stage::Allocate) => format!("{server} unreachable: {}", f.reason),
         (FailureKind::Io, _) => format!("{server} unreachable: {}", f.reason),
+        (FailureKind::Tls, _) => format!("{server}: {}", f.reason),
         (_, stage) => format!("{server} refused {stage:?}: {}", f.reason),
     })
 }
@@ -146,7 +176,7 @@ pub(super) async fn run(
 ) -> Result<()> {
     let mut conn = ServerConn::connect(&cfg).await?;
     let mut ccfg = ClientConfig::new(cfg.auth.credentials(std::time::SystemTime::now()), cfg.peer);
-    ccfg.stream = cfg.transport == Transport::Tcp;
+    ccfg.stream = cfg.transport.is_stream();
     let mut client = TurnClient::new(ccfg, Instant::now());
     let (mut out, mut rbuf) = (Vec::new(), Vec::new());
     let mut early: VecDeque<Vec<u8>> = VecDeque::new();
@@ -196,7 +226,7 @@ pub(super) async fn run(
                 }
                 relay_frames(&mut conn, &rbuf, &mut client, &mut sink).await?;
             }
-            () = sleep_until(wake) => client.handle_timeout(Instant::now()),
+            () = sys::sleep_until(wake) => client.handle_timeout(Instant::now()),
         }
     }
 }
@@ -210,14 +240,14 @@ async fn relay_frames(
 ) -> Result<()> {
     let now = Instant::now();
     match conn {
-        ServerConn::Udp(_) => {
+        ServerConn::Udp(_) | ServerConn::Dtls(_) => {
             if let Input::Data(p) = client.handle_input(now, datagram) {
                 sink.send(p)
                     .await
                     .map_err(|e| Error::io("send to client", e))?;
             }
         }
-        ServerConn::Tcp { deframer, .. } => loop {
+        ServerConn::Stream { deframer, .. } => loop {
             let frame = match deframer.next_frame() {
                 Ok(Some(f)) => f,
                 Ok(None) => break,
@@ -234,11 +264,4 @@ async fn relay_frames(
         },
     }
     Ok(())
-}
-
-async fn sleep_until(t: Option<Instant>) {
-    match t {
-        Some(t) => tokio::time::sleep_until(t.into()).await,
-        None => std::future::pending().await,
-    }
 }

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use loadtest::bench::server::{ServerKind, ServerProcess, ServerSpec};
+use loadtest::bench::server::{ServerKind, ServerProcess, ServerSpec, TlsFiles};
 
 /// Where test servers keep their config and logs.
 pub(crate) fn workdir(test: &str) -> PathBuf {
@@ -37,6 +37,17 @@ pub(crate) fn stunnerd_missing() -> bool {
 
 /// Starts a single-threaded server of `kind`, unpinned.
 pub(crate) fn start(kind: ServerKind, test: &str) -> ServerProcess {
+    start_with(kind, test, None)
+}
+
+/// Starts a single-threaded server of `kind` with TLS and DTLS listeners too (a fresh self-signed
+/// certificate for localhost/127.0.0.1).
+pub(crate) fn start_secure(kind: ServerKind, test: &str) -> ServerProcess {
+    let files = TlsFiles::self_signed(&workdir(test)).expect("self-signed certificate");
+    start_with(kind, test, Some(files))
+}
+
+fn start_with(kind: ServerKind, test: &str, tls: Option<TlsFiles>) -> ServerProcess {
     let spec = ServerSpec {
         kind,
         threads: 1,
@@ -44,6 +55,7 @@ pub(crate) fn start(kind: ServerKind, test: &str) -> ServerProcess {
         stunnerd_bin: stunnerd_bin(),
         coturn_bin: "/usr/bin/turnserver".into(),
         workdir: workdir(test),
+        tls,
     };
     ServerProcess::start(&spec).unwrap_or_else(|e| panic!("start {kind:?}: {e}"))
 }

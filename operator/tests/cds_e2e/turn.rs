@@ -122,22 +122,6 @@ pub(crate) fn challenged(server: SocketAddr) -> bool {
 }
 
 impl Allocation {
-    /// Pings until the first echo comes back (at most `limit`) and returns how many packets were
-    /// lost before it: the first ChannelData sent right after the ChannelBind success is sometimes
-    /// dropped by stunnerd, so the strict checks start once the channel has carried a packet.
-    pub(crate) fn warm_up(&self, limit: Duration) -> u32 {
-        let end = Instant::now() + limit;
-        let mut lost = 0;
-        while self.ping(1) == 0 {
-            lost += 1;
-            assert!(
-                Instant::now() < end,
-                "channel never relayed within {limit:?}"
-            );
-        }
-        lost
-    }
-
     /// Sends `n` ChannelData packets one at a time and counts the echoes that come back, each
     /// awaited for at most 1 s.
     pub(crate) fn ping(&self, n: u32) -> u32 {

@@ -218,11 +218,15 @@ impl Dataplane {
                     .collect()
             }
             ListenerProtocol::TurnDtls => {
-                // The socket is bound by the serving worker (a failure is logged there).
+                // Certificate first: a broken cert/key must not leave a bound port behind.
                 let cfg = dtls::config(l)?;
+                let sock = sockets::udp_group(addr, 1, self.opts.socket_buffer)
+                    .map_err(|e| format!("cannot bind UDP {addr}: {e}"))?
+                    .pop()
+                    .ok_or_else(|| format!("cannot bind UDP {addr}"))?;
                 // One worker serves every association of the listener.
                 let mut v: Vec<_> = (1..n).map(|_| ListenerSockets::Udp(Vec::new())).collect();
-                v.insert(0, ListenerSockets::Dtls(addr, Box::new(cfg)));
+                v.insert(0, ListenerSockets::Dtls(sock, Box::new(cfg)));
                 v
             }
         };

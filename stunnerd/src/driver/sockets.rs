@@ -109,6 +109,23 @@ pub(crate) fn relay_pair(
     ))
 }
 
+/// Sends one datagram with a direct `sendto`, never consulting tokio's cached write readiness.
+///
+/// `tokio::net::UdpSocket::try_send_to` does not even try the system call until the runtime's
+/// reactor has recorded the socket as writable, which it learns only from an epoll event it
+/// processes later. A relay socket bound while handling an Allocate has no such record yet, so the
+/// first ChannelData or Send indication right after the allocation was refused with `WouldBlock`
+/// (counted `send_failed`) and lost; after an `EAGAIN` the same cache refused every later send
+/// until the next write edge. UDP sends are never awaited here, so the kernel's answer is the truth.
+#[inline]
+pub(crate) fn send_now(
+    sock: &tokio::net::UdpSocket,
+    data: &[u8],
+    to: SocketAddr,
+) -> io::Result<usize> {
+    socket2::SockRef::from(sock).send_to(data, &to.into())
+}
+
 /// The local IP the kernel would use to reach `peer` (a route lookup via a connected UDP socket;
 /// no packet is sent). Used as relay address for listeners bound to a wildcard address.
 pub(crate) fn local_ip_towards(peer: SocketAddr) -> io::Result<IpAddr> {

@@ -225,7 +225,7 @@ impl Conn {
                 Action::Drop => return false,
                 Action::Reply => None,
                 Action::Relay { relay, peer, data } => {
-                    if relay.sock.try_send_to(data, peer).is_err() {
+                    if super::sockets::send_now(&relay.sock, data, peer).is_err() {
                         self.stats.drop_packet(DropReason::SendFailed);
                     }
                     return false;

@@ -91,7 +91,7 @@ impl Listen {
                 Action::Drop => return true,
                 Action::Reply => None,
                 Action::Relay { relay, peer, data } => {
-                    if relay.sock.try_send_to(data, peer).is_err() {
+                    if sockets::send_now(&relay.sock, data, peer).is_err() {
                         self.stats.drop_packet(DropReason::SendFailed);
                     }
                     return true;
@@ -127,7 +127,7 @@ impl Listen {
 /// Sends `out` (if any) to a UDP client, counting a failure.
 #[inline]
 fn send_to_client(sock: &UdpSocket, out: &[u8], client: SocketAddr, stats: &ListenerStats) {
-    if !out.is_empty() && sock.try_send_to(out, client).is_err() {
+    if !out.is_empty() && sockets::send_now(sock, out, client).is_err() {
         stats.drop_packet(DropReason::SendFailed);
     }
 }

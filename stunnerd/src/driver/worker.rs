@@ -67,8 +67,8 @@ pub(crate) enum ListenerSockets {
     Tcp(Vec<std::net::TcpListener>),
     /// TURN-TLS: TCP sockets plus the listener's TLS acceptor.
     Tls(Vec<std::net::TcpListener>, super::tls::TlsAcceptor),
-    /// TURN-DTLS: the address to serve (bound by the worker) and the DTLS config.
-    Dtls(SocketAddr, Box<super::dtls::DtlsConfig>),
+    /// TURN-DTLS: the listener socket and the DTLS config.
+    Dtls(std::net::UdpSocket, Box<super::dtls::DtlsConfig>),
 }
 
 /// How the relay address of an allocation is chosen.
@@ -218,8 +218,8 @@ impl Worker {
                     ListenerSockets::Tls(socks, tls) => {
                         super::tcp::spawn_listeners(self, id, socks, relay_ip, stats, Some(tls))
                     }
-                    ListenerSockets::Dtls(addr, cfg) => {
-                        super::dtls::spawn_listener(self, id, addr, *cfg, relay_ip, stats)
+                    ListenerSockets::Dtls(sock, cfg) => {
+                        super::dtls::spawn_listener(self, id, sock, *cfg, relay_ip, stats)
                     }
                 };
                 self.tasks.borrow_mut().insert(id, tasks);

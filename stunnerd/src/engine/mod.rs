@@ -39,7 +39,7 @@ pub use alloc::AllocId;
 pub use auth::{Auth, AuthError, rest_api_password};
 pub use filter::PeerFilter;
 pub use shared::{AllocOutcome, Shared};
-pub use stats::{ClusterStats, DropReason, ListenerStats};
+pub use stats::{ClusterStats, DropReason, ListenerStats, Traffic};
 
 use alloc::Slab;
 use auth::Nonces;

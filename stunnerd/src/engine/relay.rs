@@ -9,6 +9,7 @@ use proto::turn::{
     encode_channel_data,
 };
 
+use super::alloc::Allocation;
 use super::{Action, AllocId, DropReason, Engine, ListenerId};
 
 impl<R> Engine<R> {
@@ -25,7 +26,7 @@ impl<R> Engine<R> {
         let Some(li) = self.listener_index(listener) else {
             return Action::Drop;
         };
-        self.listeners[li].spec.stats.rx(buf.len());
+        self.listeners[li].spec.stats.traffic.rx(buf.len());
         match classify(buf) {
             Framing::ChannelData => self.channel_data(now, li, client, buf),
             Framing::Stun => self.stun(now, li, client, buf, out),
@@ -40,13 +41,20 @@ impl<R> Engine<R> {
         Action::Drop
     }
 
+    /// The allocation of `client` on listener `li`.
+    #[inline]
+    fn client_allocation(&self, li: usize, client: SocketAddr) -> Option<&Allocation<R>> {
+        let id = self.by_client.get(&(self.listeners[li].id, client))?;
+        self.allocs.get(*id)
+    }
+
     /// Marks `out` (already filled) as a reply and counts it.
     #[inline]
     pub(super) fn reply<'a>(&self, li: usize, out: &[u8]) -> Action<'a, R> {
         if out.is_empty() {
             return Action::Drop;
         }
-        self.listeners[li].spec.stats.tx(out.len());
+        self.listeners[li].spec.stats.traffic.tx(out.len());
         Action::Reply
     }
 
@@ -61,11 +69,7 @@ impl<R> Engine<R> {
             return self.dropped(li, DropReason::Malformed);
         };
         let l = &self.listeners[li];
-        let Some(a) = self
-            .by_client
-            .get(&(l.id, client))
-            .and_then(|&id| self.allocs.get(id))
-        else {
+        let Some(a) = self.client_allocation(li, client) else {
             return self.dropped(li, DropReason::NoAllocation);
         };
         let Some(ch) = a.channel(cd.channel, now) else {
@@ -113,11 +117,7 @@ impl<R> Engine<R> {
         msg: &Message<'a>,
     ) -> Action<'a, R> {
         let l = &self.listeners[li];
-        let Some(a) = self
-            .by_client
-            .get(&(l.id, client))
-            .and_then(|&id| self.allocs.get(id))
-        else {
+        let Some(a) = self.client_allocation(li, client) else {
             return self.dropped(li, DropReason::NoAllocation);
         };
         let (Some(peer), Some(data)) = (msg.xor_peer_address(), msg.data()) else {
@@ -173,7 +173,7 @@ impl<R> Engine<R> {
             }
         };
         if encoded {
-            self.listeners[li].spec.stats.tx(out.len());
+            self.listeners[li].spec.stats.traffic.tx(out.len());
         }
         encoded
     }

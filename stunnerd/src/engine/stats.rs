@@ -80,17 +80,40 @@ impl DropReason {
     }
 }
 
+/// Packets and bytes exchanged each way, with a single writer (its worker thread).
+#[derive(Debug, Default)]
+pub struct Traffic {
+    /// Packets received (from clients, or from peers).
+    pub rx_packets: Counter,
+    /// Bytes received.
+    pub rx_bytes: Counter,
+    /// Packets sent (to clients, or to peers).
+    pub tx_packets: Counter,
+    /// Bytes sent.
+    pub tx_bytes: Counter,
+}
+
+impl Traffic {
+    /// Counts one received packet of `len` bytes.
+    #[inline]
+    pub fn rx(&self, len: usize) {
+        self.rx_packets.add(1);
+        self.rx_bytes.add(len as u64);
+    }
+
+    /// Counts one sent packet of `len` bytes.
+    #[inline]
+    pub fn tx(&self, len: usize) {
+        self.tx_packets.add(1);
+        self.tx_bytes.add(len as u64);
+    }
+}
+
 /// Per-listener counters of one worker (`stunner_listener_*`).
 #[derive(Debug, Default)]
 pub struct ListenerStats {
-    /// Packets received from clients.
-    pub rx_packets: Counter,
-    /// Bytes received from clients.
-    pub rx_bytes: Counter,
-    /// Packets sent to clients.
-    pub tx_packets: Counter,
-    /// Bytes sent to clients.
-    pub tx_bytes: Counter,
+    /// Packets and bytes exchanged with clients.
+    pub traffic: Traffic,
     /// Open TCP connections (UDP listeners count allocations here, like upstream).
     pub connections: Gauge,
     /// TCP connections accepted / allocations created since start.
@@ -102,20 +125,6 @@ pub struct ListenerStats {
 }
 
 impl ListenerStats {
-    /// Counts one received client packet of `len` bytes.
-    #[inline]
-    pub fn rx(&self, len: usize) {
-        self.rx_packets.add(1);
-        self.rx_bytes.add(len as u64);
-    }
-
-    /// Counts one packet of `len` bytes sent to a client.
-    #[inline]
-    pub fn tx(&self, len: usize) {
-        self.tx_packets.add(1);
-        self.tx_bytes.add(len as u64);
-    }
-
     /// Counts one dropped packet.
     #[inline]
     pub fn drop_packet(&self, reason: DropReason) {
@@ -125,30 +134,4 @@ impl ListenerStats {
 
 /// Per-cluster counters of one worker (`stunner_cluster_*`): traffic exchanged with the peers of the
 /// cluster, `rx` from peers and `tx` to peers.
-#[derive(Debug, Default)]
-pub struct ClusterStats {
-    /// Packets received from peers.
-    pub rx_packets: Counter,
-    /// Bytes received from peers.
-    pub rx_bytes: Counter,
-    /// Packets sent to peers.
-    pub tx_packets: Counter,
-    /// Bytes sent to peers.
-    pub tx_bytes: Counter,
-}
-
-impl ClusterStats {
-    /// Counts one packet of `len` bytes received from a peer.
-    #[inline]
-    pub fn rx(&self, len: usize) {
-        self.rx_packets.add(1);
-        self.rx_bytes.add(len as u64);
-    }
-
-    /// Counts one packet of `len` bytes sent to a peer.
-    #[inline]
-    pub fn tx(&self, len: usize) {
-        self.tx_packets.add(1);
-        self.tx_bytes.add(len as u64);
-    }
-}
+pub type ClusterStats = Traffic;

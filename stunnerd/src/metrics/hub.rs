@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use crate::engine::{ClusterStats, DropReason, ListenerStats};
+use crate::engine::{ClusterStats, DropReason, ListenerStats, Traffic};
 
 #[derive(Debug, Default)]
 struct WorkerStats {
@@ -19,17 +19,33 @@ pub struct StatsHub {
     workers: Vec<WorkerStats>,
 }
 
+/// Traffic counters summed over workers.
+#[derive(Debug, Default, Clone)]
+pub struct TrafficTotals {
+    /// Packets received (from clients, or from peers).
+    pub rx_packets: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Packets sent (to clients, or to peers).
+    pub tx_packets: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+}
+
+impl TrafficTotals {
+    fn add(&mut self, t: &Traffic) {
+        self.rx_packets += t.rx_packets.get();
+        self.rx_bytes += t.rx_bytes.get();
+        self.tx_packets += t.tx_packets.get();
+        self.tx_bytes += t.tx_bytes.get();
+    }
+}
+
 /// Listener counters summed over workers.
 #[derive(Debug, Default, Clone)]
 pub struct ListenerTotals {
-    /// Packets from clients.
-    pub rx_packets: u64,
-    /// Bytes from clients.
-    pub rx_bytes: u64,
-    /// Packets to clients.
-    pub tx_packets: u64,
-    /// Bytes to clients.
-    pub tx_bytes: u64,
+    /// Packets and bytes exchanged with clients.
+    pub traffic: TrafficTotals,
     /// Open connections.
     pub connections: i64,
     /// Connections / allocations since start.
@@ -40,18 +56,8 @@ pub struct ListenerTotals {
     pub dropped: [u64; DropReason::ALL.len()],
 }
 
-/// Cluster counters summed over workers.
-#[derive(Debug, Default, Clone)]
-pub struct ClusterTotals {
-    /// Packets from peers.
-    pub rx_packets: u64,
-    /// Bytes from peers.
-    pub rx_bytes: u64,
-    /// Packets to peers.
-    pub tx_packets: u64,
-    /// Bytes to peers.
-    pub tx_bytes: u64,
-}
+/// Cluster counters summed over workers: traffic with the cluster's peers.
+pub type ClusterTotals = TrafficTotals;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -91,10 +97,7 @@ impl StatsHub {
         for w in &self.workers {
             for (name, s) in lock(&w.listeners).iter() {
                 let t = out.entry(name.clone()).or_default();
-                t.rx_packets += s.rx_packets.get();
-                t.rx_bytes += s.rx_bytes.get();
-                t.tx_packets += s.tx_packets.get();
-                t.tx_bytes += s.tx_bytes.get();
+                t.traffic.add(&s.traffic);
                 t.connections += s.connections.get();
                 t.connections_total += s.connections_total.get();
                 t.permission_denied += s.permission_denied.get();
@@ -111,11 +114,7 @@ impl StatsHub {
         let mut out: BTreeMap<String, ClusterTotals> = BTreeMap::new();
         for w in &self.workers {
             for (name, s) in lock(&w.clusters).iter() {
-                let t = out.entry(name.clone()).or_default();
-                t.rx_packets += s.rx_packets.get();
-                t.rx_bytes += s.rx_bytes.get();
-                t.tx_packets += s.tx_packets.get();
-                t.tx_bytes += s.tx_bytes.get();
+                out.entry(name.clone()).or_default().add(s);
             }
         }
         out

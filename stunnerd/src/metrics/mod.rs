@@ -15,7 +15,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
-pub use hub::{ClusterTotals, ListenerTotals, StatsHub};
+pub use hub::{ClusterTotals, ListenerTotals, StatsHub, TrafficTotals};
 
 use crate::engine::{AllocOutcome, DropReason, Shared};
 
@@ -169,28 +169,8 @@ impl Metrics {
             MetricType::Gauge,
             total,
         )?;
-        let dir = |rx: fn(&ListenerTotals) -> u64, tx: fn(&ListenerTotals) -> u64| {
-            totals.iter().flat_map(move |(n, t)| {
-                [
-                    (vec![("name", n.as_str()), ("direction", "rx")], rx(t)),
-                    (vec![("name", n.as_str()), ("direction", "tx")], tx(t)),
-                ]
-            })
-        };
-        family(
-            enc,
-            "stunner_listener_packets",
-            "Packets exchanged with clients.",
-            MetricType::Counter,
-            dir(|t| t.rx_packets, |t| t.tx_packets),
-        )?;
-        family(
-            enc,
-            "stunner_listener_bytes",
-            "Bytes exchanged with clients.",
-            MetricType::Counter,
-            dir(|t| t.rx_bytes, |t| t.tx_bytes),
-        )?;
+        let traffic = totals.iter().map(|(n, t)| (n.as_str(), &t.traffic));
+        encode_traffic(enc, "stunner_listener", "clients", traffic)?;
         family(
             enc,
             "stunner_permission_denied",
@@ -217,29 +197,41 @@ impl Metrics {
 
     fn encode_clusters(&self, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
         let totals = self.hub.cluster_totals();
-        let dir = |rx: fn(&ClusterTotals) -> u64, tx: fn(&ClusterTotals) -> u64| {
-            totals.iter().flat_map(move |(n, t)| {
-                [
-                    (vec![("name", n.as_str()), ("direction", "rx")], rx(t)),
-                    (vec![("name", n.as_str()), ("direction", "tx")], tx(t)),
-                ]
-            })
-        };
-        family(
-            enc,
-            "stunner_cluster_packets",
-            "Packets exchanged with peers.",
-            MetricType::Counter,
-            dir(|t| t.rx_packets, |t| t.tx_packets),
-        )?;
-        family(
-            enc,
-            "stunner_cluster_bytes",
-            "Bytes exchanged with peers.",
-            MetricType::Counter,
-            dir(|t| t.rx_bytes, |t| t.tx_bytes),
-        )
+        let traffic = totals.iter().map(|(n, t)| (n.as_str(), t));
+        encode_traffic(enc, "stunner_cluster", "peers", traffic)
     }
+}
+
+/// The `<prefix>_packets` and `<prefix>_bytes` families (`name`, `direction` = rx | tx) of traffic
+/// exchanged with `whom`.
+fn encode_traffic<'a>(
+    enc: &mut DescriptorEncoder<'_>,
+    prefix: &str,
+    whom: &str,
+    totals: impl Iterator<Item = (&'a str, &'a TrafficTotals)> + Clone,
+) -> fmt::Result {
+    let dir = |rx: fn(&TrafficTotals) -> u64, tx: fn(&TrafficTotals) -> u64| {
+        totals.clone().flat_map(move |(n, t)| {
+            [
+                (vec![("name", n), ("direction", "rx")], rx(t)),
+                (vec![("name", n), ("direction", "tx")], tx(t)),
+            ]
+        })
+    };
+    family(
+        enc,
+        &format!("{prefix}_packets"),
+        &format!("Packets exchanged with {whom}."),
+        MetricType::Counter,
+        dir(|t| t.rx_packets, |t| t.tx_packets),
+    )?;
+    family(
+        enc,
+        &format!("{prefix}_bytes"),
+        &format!("Bytes exchanged with {whom}."),
+        MetricType::Counter,
+        dir(|t| t.rx_bytes, |t| t.tx_bytes),
+    )
 }
 
 /// Serves `registry` at `path` on `listener` until the task is dropped.

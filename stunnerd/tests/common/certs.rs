@@ -4,10 +4,11 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 
-use super::{Uclient, scratch};
+use super::{Stunnerd, Uclient, plus, scratch, uclient, uclient_args};
 
 /// A fresh self-signed P-256 certificate and key, both base64 PEM as the config wants them.
 pub fn self_signed() -> (String, String) {
@@ -81,4 +82,49 @@ pub fn assert_clean_tls(run: &Uclient, what: &str) {
         })
         .count();
     assert_eq!(errors, 0, "{what}: errors\n{}", run.output);
+}
+
+/// Certificate rotation under load: while a uclient relays through the UDP listener of `sd` (a `-w`
+/// stunnerd) to the echo peer on `peer_port`, the config file is rewritten by `config_with(cert,
+/// key)` with a fresh certificate; `served()` (the fingerprint a new client sees) must show it
+/// within 10 s, the UDP run must lose nothing, and only the listener named `rotated` restarts.
+pub fn rotate_under_udp_load(
+    sd: &Stunnerd,
+    peer_port: u16,
+    config_with: impl Fn(&str, &str) -> String,
+    served: impl Fn() -> String,
+    rotated: &str,
+) {
+    let turn = sd.ports.turn;
+    // A live UDP allocation relaying for ~6 s across the rotation.
+    let live = std::thread::spawn(move || {
+        let args = plus(
+            uclient_args(peer_port, 300),
+            &["-c", "-m", "1", "-l", "120"],
+        );
+        uclient(turn, &args, Duration::from_secs(40))
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let (cert, key) = self_signed();
+    std::fs::write(&sd.config, config_with(&cert, &key)).expect("rewrite config");
+    let want = fingerprint_of(&cert);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while served() != want {
+        assert!(Instant::now() < deadline, "new cert not served");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let run = live.join().expect("uclient thread");
+    assert_clean_tls(&run, "udp across rotation");
+    assert!(
+        run.output.contains("Total lost packets 0"),
+        "{}",
+        run.output
+    );
+    let log = sd.log_text();
+    let started = |name: &str| {
+        log.matches(&format!("listener started listener={name} "))
+            .count()
+    };
+    assert_eq!(started("udp"), 1, "the UDP listener was not restarted");
+    assert_eq!(started(rotated), 2, "{rotated} restarted once");
 }

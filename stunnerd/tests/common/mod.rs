@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod certs;
+pub mod raw;
 pub mod turnc;
 
 use std::io::{Read, Write};
@@ -223,8 +224,34 @@ pub struct Uclient {
     pub errors: usize,
 }
 
+/// `turnutils_uclient`'s common arguments: credentials u/p, peer 127.0.0.1:`peer`, `n` messages per
+/// client. Callers append the transport, channel and load flags.
+pub fn uclient_args(peer: u16, n: u32) -> Vec<String> {
+    let (peer, n) = (peer.to_string(), n.to_string());
+    [
+        "-u",
+        "u",
+        "-w",
+        "p",
+        "-e",
+        "127.0.0.1",
+        "-r",
+        &peer,
+        "-n",
+        &n,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// `args` with `extra` appended.
+pub fn plus(mut args: Vec<String>, extra: &[&str]) -> Vec<String> {
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    args
+}
+
 /// Runs `turnutils_uclient` against 127.0.0.1:`port` with `args`, bounded by `limit`.
-pub fn uclient(port: u16, args: &[&str], limit: Duration) -> Uclient {
+pub fn uclient(port: u16, args: &[impl AsRef<std::ffi::OsStr>], limit: Duration) -> Uclient {
     let mut child = Command::new("timeout")
         .arg(format!("{}", limit.as_secs().max(1)))
         .arg("turnutils_uclient")

@@ -1,20 +1,21 @@
 //! TURN-DTLS (RFC 8656 §3.1, TURN over DTLS 1.2 over UDP) with the webrtc-rs `dtls` crate: pure Rust,
 //! maintained with the `turn`/`webrtc-util` 0.17 family already in the tree, and it takes the
-//! certificate and a `ring` key directly (no OpenSSL). The listener socket is demultiplexed per client
-//! address by `webrtc-util`'s UDP listener (only datagrams that open with a DTLS handshake record
-//! create an association); each association runs its handshake within
-//! [`tls::HANDSHAKE_TIMEOUT`](super::tls::HANDSHAKE_TIMEOUT) in its own task, then every record is
-//! one STUN message or ChannelData frame fed to the engine like a TURN-TCP frame.
+//! certificate and a `ring` key directly (no OpenSSL). The listener socket (SO_REUSEPORT, bound by
+//! the control plane so a restarted listener can bind while the old socket closes) is demultiplexed
+//! per client address by our own [`demux`] (only an epoch-0 ClientHello opens an association, entries
+//! go with their association, half-open handshakes are bounded); each association runs its handshake
+//! within [`tls::HANDSHAKE_TIMEOUT`](super::tls::HANDSHAKE_TIMEOUT) in its own task, then every record
+//! is one STUN message or ChannelData frame fed to the engine like a TURN-TCP frame.
 //!
 //! ```text
-//!   UDP socket ─▶ webrtc-util listener ─accept─▶ task: DTLS handshake ─▶ read record ─▶ tcp::Conn::frame
-//!                                                      └─ error/timeout: counted, closed
+//!   UDP socket ─▶ demux ─new client─▶ task: DTLS handshake ─▶ read record ─▶ tcp::Conn::frame
+//!                   └─ known client ─▶ its queue ─┘   └─ error/timeout: counted, closed, entry freed
 //! ```
 //! All associations of a listener live on one worker (the one that started the listener).
 
-use std::future::Future;
+mod demux;
+
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,23 +26,20 @@ use dtls::crypto::{Certificate, CryptoPrivateKey, CryptoPrivateKeyKind};
 use proto::config::ListenerConfig;
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
+use tokio::net::UdpSocket;
 use tokio::task::{AbortHandle, JoinSet};
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::PrivateKeyDer;
-use webrtc_util::conn::Listener;
-use webrtc_util::conn::conn_udp_listener::ListenConfig;
+use webrtc_util::Conn as _;
 
 use super::tcp::{Conn, OpenConnection, TcpSink};
 use super::tls::HANDSHAKE_TIMEOUT;
 use super::worker::{RelayIp, Worker};
 use crate::engine::{DropReason, ListenerId, ListenerStats};
+use demux::{ClientConn, Demux, EntryGuard, Routed};
 
 /// An association idle this long with no allocation is closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
-/// Attempts (100 ms apart) at binding the listener socket.
-const BIND_ATTEMPTS: u32 = 30;
-/// DTLS record content type of handshake messages: the only kind that may open an association.
-const HANDSHAKE_RECORD: u8 = 22;
 
 /// The DTLS server config of a listener (cloneable, sent to the worker that serves it).
 #[derive(Clone)]
@@ -68,6 +66,12 @@ pub(crate) fn config(l: &ListenerConfig) -> Result<DtlsConfig, String> {
     let pair =
         EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &key, &SystemRandom::new())
             .map_err(|e| format!("key: DTLS needs an ECDSA P-256 key: {e}"))?;
+    // Unused by a server, but `dtls` generates a throwaway root certificate (a key pair) for every
+    // association when this store is empty: a costly step for each spoofed ClientHello.
+    let mut roots_cas = rustls::RootCertStore::empty();
+    if let Some(own) = certs.first() {
+        let _ = roots_cas.add(own.clone());
+    }
     let certificate = Certificate {
         certificate: certs,
         private_key: CryptoPrivateKey {
@@ -77,107 +81,85 @@ pub(crate) fn config(l: &ListenerConfig) -> Result<DtlsConfig, String> {
     };
     Ok(DtlsConfig(Config {
         certificates: vec![certificate],
+        roots_cas,
         extended_master_secret: ExtendedMasterSecretType::Request,
         ..Config::default()
     }))
 }
 
-/// Starts the DTLS listener task on the current worker.
+/// Starts the DTLS listener task on the current worker, serving the bound socket `sock`.
 pub(crate) fn spawn_listener(
     worker: &Rc<Worker>,
     id: ListenerId,
-    addr: SocketAddr,
+    sock: std::net::UdpSocket,
     cfg: DtlsConfig,
     relay_ip: RelayIp,
     stats: Arc<ListenerStats>,
 ) -> Vec<AbortHandle> {
+    let sock = match UdpSocket::from_std(sock) {
+        Ok(sock) => Arc::new(sock),
+        Err(error) => {
+            tracing::error!(%error, "cannot register a DTLS listener socket");
+            return Vec::new();
+        }
+    };
     let conn = Conn {
         worker: worker.clone(),
         id,
-        client: addr,
+        client: SocketAddr::from(([0, 0, 0, 0], 0)),
         relay_ip,
         stats,
         tls: None,
     };
-    vec![tokio::task::spawn_local(accept(conn, addr, cfg)).abort_handle()]
+    vec![tokio::task::spawn_local(accept(conn, sock, cfg)).abort_handle()]
 }
 
-type Filter = Box<dyn Fn(&[u8]) -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
-
-/// Closes the UDP listener when the accept task ends or is aborted (frees the port).
-struct CloseOnDrop(Arc<dyn Listener + Send + Sync>);
-
-impl Drop for CloseOnDrop {
-    fn drop(&mut self) {
-        let l = self.0.clone();
-        tokio::task::spawn_local(async move {
-            let _ = l.close().await;
-        });
-    }
-}
-
-async fn accept(proto: Conn, addr: SocketAddr, cfg: DtlsConfig) {
-    let filter: Filter = Box::new(|pkt: &[u8]| {
-        let ok = pkt.first() == Some(&HANDSHAKE_RECORD);
-        Box::pin(async move { ok })
-    });
-    let mut lc = ListenConfig {
-        accept_filter: Some(filter),
-        ..ListenConfig::default()
-    };
-    let Some(listener) = bind(&mut lc, addr).await else {
-        return;
-    };
-    let _close = CloseOnDrop(listener.clone());
-    // Associations are aborted with the listener, like its allocations.
+/// Reads the listener socket and routes each datagram to its client's association, starting one for
+/// a new client's ClientHello. Associations are aborted with the listener, like its allocations.
+async fn accept(proto: Conn, sock: Arc<UdpSocket>, cfg: DtlsConfig) {
+    let demux = Demux::new(sock.clone());
     let mut conns = JoinSet::new();
+    let mut buf = vec![0u8; super::worker::RX_BUF];
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((raw, client)) => {
-                    let conn = proto.with_client(client);
-                    conns.spawn_local(serve(conn, raw, cfg.0.clone()));
+            got = sock.recv_from(&mut buf) => match got {
+                Ok((n, client)) => {
+                    let pkt = buf.get(..n).unwrap_or_default();
+                    match Demux::route(&demux, client, pkt) {
+                        Routed::Delivered => {}
+                        Routed::Refused => proto.stats.drop_packet(DropReason::Malformed),
+                        Routed::Opened(raw, guard) => {
+                            let conn = proto.with_client(client);
+                            conns.spawn_local(serve(conn, raw, cfg.0.clone(), guard));
+                        }
+                    }
                 }
-                Err(error) => {
-                    tracing::debug!(%error, "DTLS listener closed");
-                    return;
-                }
+                Err(error) => tracing::debug!(%error, "DTLS listener receive error"),
             },
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
     }
 }
 
-/// Binds the listener socket. The previous socket of a restarted listener (certificate rotation)
-/// closes asynchronously and has no SO_REUSEPORT, so binding is retried for a while.
-async fn bind(lc: &mut ListenConfig, addr: SocketAddr) -> Option<Arc<dyn Listener + Send + Sync>> {
-    let mut attempts = 0;
-    loop {
-        match lc.listen(addr).await {
-            Ok(l) => return Some(Arc::new(l)),
-            Err(error) if attempts >= BIND_ATTEMPTS => {
-                tracing::error!(%addr, %error, "cannot bind the DTLS listener");
-                return None;
-            }
-            Err(_) => attempts += 1,
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Handshakes one association, then feeds its records to the engine until it ends or idles out.
-async fn serve(conn: Conn, raw: Arc<dyn webrtc_util::Conn + Send + Sync>, cfg: Config) {
+/// `guard` keeps the client's demultiplexer entry for exactly as long.
+async fn serve(conn: Conn, raw: Arc<ClientConn>, cfg: Config, mut guard: EntryGuard) {
     let _open = OpenConnection::new(&conn.stats);
-    let handshake = DTLSConn::new(raw.clone(), cfg, false, None);
-    let dtls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
-        Ok(Ok(d)) => Arc::new(d),
-        failed => {
-            tracing::debug!(client = %conn.client, ok = failed.is_ok(), "DTLS handshake failed");
-            conn.stats.drop_packet(DropReason::TlsHandshake);
-            let _ = raw.close().await;
-            return;
-        }
+    let handshake = tokio::time::timeout(
+        HANDSHAKE_TIMEOUT,
+        DTLSConn::new(raw.clone(), cfg, false, None),
+    );
+    let done = tokio::select! {
+        done = handshake => done.ok().and_then(Result::ok),
+        () = guard.removed() => None,
     };
+    let Some(dtls) = done else {
+        tracing::debug!(client = %conn.client, "DTLS handshake failed, timed out or evicted");
+        conn.stats.drop_packet(DropReason::TlsHandshake);
+        return;
+    };
+    guard.established();
+    let dtls = Arc::new(dtls);
     let sink = Rc::new(TcpSink::dtls(dtls.clone(), conn.stats.clone()));
     let local_ip = raw.local_addr().ok().map(|a| a.ip());
     let mut buf = vec![0u8; super::worker::RX_BUF];
@@ -218,8 +200,8 @@ mod tests {
 
     #[test]
     fn p256_pkcs8_key_builds_a_config_and_garbage_is_named() {
-        let cert = include_str!("testdata/cert.pem");
-        let key = include_str!("testdata/key.pem");
+        let cert = include_str!("../testdata/cert.pem");
+        let key = include_str!("../testdata/key.pem");
         let cfg = config(&listener(cert, key)).expect("config");
         assert_eq!(cfg.0.certificates.len(), 1);
         let err = config(&listener("junk", key)).expect_err("bad cert");
