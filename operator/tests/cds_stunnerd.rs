@@ -13,13 +13,15 @@ mod cds_e2e;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use cds_e2e::turn::{EchoPeer, allocate, challenged};
-use cds_e2e::{Stunnerd, free_port};
+use cds_e2e::Stunnerd;
 use operator::cds::{ConfigSet, ConfigStore, serve};
 use operator::render::{RenderOptions, render};
 use operator::store::{ObjectKey, Snapshot};
 use proto::admin::Status;
 use proto::config::StunnerConfig;
+use testkit::free_port;
+use testkit::peer::EchoPeer;
+use testkit::turn::{RawAlloc, challenged};
 use tokio_util::sync::CancellationToken;
 
 /// Config changes measured: 100 so that the nearest-rank p99 is not simply the maximum (one
@@ -32,6 +34,8 @@ const LAND_LIMIT: Duration = Duration::from_secs(3);
 const P99_LIMIT: Duration = Duration::from_millis(100);
 /// Packets relayed through the live allocation after every change.
 const PINGS: u32 = 3;
+/// The one channel the allocation binds to the echo peer.
+const CHANNEL: u16 = 0x4000;
 
 /// Loopback ports of the dataplane under test.
 struct Ports {
@@ -249,10 +253,11 @@ fn cds_changes_reach_stunnerd_fast_and_allocations_keep_relaying() {
 
     let peer = EchoPeer::start();
     let turn = SocketAddr::from(([127, 0, 0, 1], ports.turn));
-    let alloc = allocate(turn, "user-1", "pass-1", peer.addr);
+    let alloc = RawAlloc::new(turn, "user-1", "pass-1");
+    alloc.channel_bind(CHANNEL, peer.addr);
     assert_eq!(alloc.relay.ip(), turn.ip(), "relay on the listener address");
     assert_eq!(
-        alloc.ping(PINGS),
+        alloc.ping(CHANNEL, PINGS),
         PINGS,
         "relaying from the first packet on"
     );
@@ -268,7 +273,7 @@ fn cds_changes_reach_stunnerd_fast_and_allocations_keep_relaying() {
             assert!(challenged(second), "the added listener serves TURN");
         }
         assert_eq!(
-            alloc.ping(PINGS),
+            alloc.ping(CHANNEL, PINGS),
             PINGS,
             "allocation on the unchanged listener stopped relaying after change {i}"
         );

@@ -84,12 +84,7 @@ async fn direct_static_endpoints_all_rpcs() {
         assert_eq!(desired(&mut c, &r).await.unwrap(), 1);
 
         // /metrics shows the scaler's own series; /healthz and /readyz answer.
-        let body = reqwest::get(format!("http://{http}/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let body = metrics_text(http).await;
         assert!(
             body.contains(
                 r#"stunner_scaler_desired_replicas{scaledobject="stunner/gw",source="direct"} 1"#
@@ -344,12 +339,7 @@ async fn idle_scaledobjects_are_forgotten_with_their_series() {
         let forgotten = app.scalers.forget_idle(Duration::from_millis(200));
         assert_eq!(forgotten, vec!["stunner/gone".to_owned()]);
         assert_eq!(app.scalers.len(), 1);
-        let body = reqwest::get(format!("http://{http}/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let body = metrics_text(http).await;
         assert!(!body.contains(r#"scaledobject="stunner/gone""#), "{body}");
         assert!(body.contains(r#"scaledobject="stunner/kept""#), "{body}");
 

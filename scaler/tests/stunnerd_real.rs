@@ -11,13 +11,14 @@
 mod common;
 mod real;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::{desired, so_ref};
 use proto::keda::ScaledObjectRef;
 use proto::keda::external_scaler_client::ExternalScalerClient;
-use real::turn::{self, Allocation};
 use real::{PASS, Prometheus, Scaler, Stunnerd, USER, poll};
+use testkit::turn::RawAlloc;
 use tonic::transport::Channel;
 
 /// Dataplane pods of Gateway `stunner/udp-gateway`, as the Deployment's ReplicaSet names them.
@@ -66,6 +67,21 @@ fn direct_ref() -> ScaledObjectRef {
             ("scalerAddress", "stunner-scaler.stunner-system:9090"),
         ],
     )
+}
+
+/// One allocation with [`USER`]/[`PASS`] on the TURN-UDP listener `server` (the blocking
+/// `testkit` client, off the runtime's threads).
+async fn allocate(server: SocketAddr) -> RawAlloc {
+    tokio::task::spawn_blocking(move || RawAlloc::new(server, USER, PASS))
+        .await
+        .expect("allocate")
+}
+
+/// Deletes `a` (Refresh with LIFETIME 0), the server confirming it.
+async fn release(a: RawAlloc) {
+    tokio::task::spawn_blocking(move || a.release())
+        .await
+        .expect("release");
 }
 
 async fn connect(scaler: &Scaler) -> ExternalScalerClient<Channel> {
@@ -160,7 +176,7 @@ struct World {
     http: reqwest::Client,
     dataplanes: Vec<Stunnerd>,
     /// Allocations held on each dataplane, in [`PODS`] order.
-    allocations: Vec<Vec<Allocation>>,
+    allocations: Vec<Vec<RawAlloc>>,
     prom: Prometheus,
     scaler: Scaler,
     c: ExternalScalerClient<Channel>,
@@ -184,7 +200,7 @@ impl World {
         for (sd, n) in dataplanes.iter().zip(ALLOCS) {
             let mut held = Vec::new();
             for _ in 0..n {
-                held.push(turn::allocate(sd.turn, USER, PASS).await);
+                held.push(allocate(sd.turn).await);
             }
             assert_eq!(sd.status(&http).await["allocationCount"], n);
             allocations.push(held);
@@ -316,7 +332,7 @@ impl World {
         assert!(first.result, "StreamIsActive starts with the current value");
         for held in self.allocations.drain(1..) {
             for a in held {
-                a.release().await;
+                release(a).await;
             }
         }
         wait_scraped(

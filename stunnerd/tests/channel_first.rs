@@ -8,8 +8,9 @@ mod common;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use common::raw::{EchoPeer, RawAlloc, Received};
 use common::*;
+use testkit::peer::EchoPeer;
+use testkit::turn::{RawAlloc, Received};
 
 /// Fresh allocations tried per test.
 const ROUNDS: usize = 50;

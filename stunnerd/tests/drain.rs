@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::turnc::{client, echo_peer, ping};
 use common::*;
+use testkit::turn::RawAlloc;
 use webrtc_util::Conn;
 
 async fn start(args: &'static [&'static str]) -> Stunnerd {
@@ -240,7 +241,8 @@ async fn abandoned_allocation_ends_the_drain_at_its_lifetime() {
         let mut sd = start(&["--default-lifetime", "2", "--max-lifetime", "2"]).await;
         // A raw client allocates, then vanishes without releasing (no refresh, no lifetime 0).
         let port = sd.ports.turn;
-        tokio::task::spawn_blocking(move || raw_allocate(port))
+        let server = SocketAddr::from(([127, 0, 0, 1], port));
+        tokio::task::spawn_blocking(move || drop(RawAlloc::new(server, "u", "p")))
             .await
             .expect("join");
         assert_eq!(sd.metric("stunner_allocations_active", ""), 1.0);
@@ -255,44 +257,4 @@ async fn abandoned_allocation_ends_the_drain_at_its_lifetime() {
     })
     .await
     .expect("test timed out");
-}
-
-/// Allocates with a plain UDP socket (401 challenge, then signed Allocate) and drops the socket.
-fn raw_allocate(port: u16) {
-    use proto::turn::{
-        Class, Message, MessageBuilder, MessageType, Method, TransactionId, long_term_key,
-    };
-    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
-    sock.set_read_timeout(Some(Duration::from_secs(2)))
-        .expect("timeout");
-    sock.connect(("127.0.0.1", port)).expect("connect");
-    let typ = MessageType::new(Class::Request, Method::Allocate);
-    let mut req = Vec::new();
-    let mut b = MessageBuilder::new(&mut req, typ, TransactionId([1; 12]));
-    b.requested_transport(17);
-    b.finish().expect("encode");
-    sock.send(&req).expect("send");
-    let mut buf = [0u8; 1500];
-    let n = sock.recv(&mut buf).expect("401");
-    let nonce = Message::decode(&buf[..n])
-        .expect("decode")
-        .nonce()
-        .expect("nonce")
-        .to_owned();
-    let key = long_term_key("u", "stunner.l7mp.io", "p");
-    let mut b = MessageBuilder::new(&mut req, typ, TransactionId([2; 12]));
-    b.requested_transport(17)
-        .username("u")
-        .realm("stunner.l7mp.io")
-        .nonce(&nonce);
-    b.finish_with_integrity(&key).expect("encode");
-    sock.send(&req).expect("send");
-    let n = sock.recv(&mut buf).expect("allocate response");
-    let msg = Message::decode(&buf[..n]).expect("decode");
-    assert_eq!(
-        msg.message_type().class,
-        Class::Success,
-        "{:?}",
-        msg.error_code()
-    );
 }

@@ -1,27 +1,14 @@
-//! Helpers of the CDS end-to-end test: free loopback ports, a real stunnerd process watching a
-//! CDS server (killed on drop, its log printed when the test fails), and a tiny HTTP/1.1 client
-//! for the health server. Every wait is bounded.
+//! Helpers of the CDS end-to-end test: a real stunnerd process watching a CDS server (killed on
+//! drop, its log printed when the test fails), polled over `testkit`'s HTTP client. Every wait is
+//! bounded.
 
-pub(crate) mod turn;
-
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use proto::admin::Status;
-
-/// A loopback port free for both UDP and TCP right now (bind, then release).
-pub(crate) fn free_port() -> u16 {
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
-        let port = udp.local_addr().expect("addr").port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
+use testkit::http::get;
 
 /// The stunnerd binary next to this test executable (`target/<profile>/stunnerd`).
 fn stunnerd_bin() -> PathBuf {
@@ -96,22 +83,4 @@ impl Drop for Stunnerd {
         }
         let _ = std::fs::remove_file(&self.log);
     }
-}
-
-/// `GET path` on 127.0.0.1:`port` over a fresh connection: (status, body); (0, "") when the
-/// server is unreachable or does not answer in time.
-pub(crate) fn get(port: u16, path: &str) -> (u16, String) {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut resp = String::new();
-    let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).and_then(|mut s| {
-        s.set_read_timeout(Some(Duration::from_secs(2)))?;
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-        )?;
-        s.read_to_string(&mut resp)
-    });
-    let code = resp.split(' ').nth(1).and_then(|c| c.parse().ok());
-    let body = resp.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (code.unwrap_or(0), body.to_owned())
 }

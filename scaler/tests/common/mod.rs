@@ -92,6 +92,16 @@ pub async fn start_scaler(deps: SourceDeps, interval: Duration) -> (App, SocketA
     (app, grpc_addr, http_addr)
 }
 
+/// The scaler's `/metrics` text.
+pub async fn metrics_text(http: SocketAddr) -> String {
+    reqwest::get(format!("http://{http}/metrics"))
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics body")
+}
+
 pub async fn client(addr: SocketAddr) -> ExternalScalerClient<Channel> {
     for _ in 0..50 {
         if let Ok(c) = ExternalScalerClient::connect(format!("http://{addr}")).await {

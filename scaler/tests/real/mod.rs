@@ -4,10 +4,8 @@
 //! every wait polls against a deadline.
 #![allow(dead_code, unreachable_pub)] // a helper module of one test binary
 
-pub mod turn;
-
 use std::future::Future;
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,16 +17,7 @@ pub const USER: &str = "user1";
 /// Password of [`USER`].
 pub const PASS: &str = "passwd1";
 
-/// A loopback port free for both UDP and TCP right now.
-pub fn free_port() -> u16 {
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
-        let port = udp.local_addr().expect("addr").port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
+pub use testkit::free_port;
 
 /// A fresh scratch directory under the system temp dir.
 pub fn scratch_dir(tag: &str) -> PathBuf {

@@ -1,14 +1,13 @@
 //! Shared helpers of the stunnerd integration tests: free loopback ports, a stunnerd process with a
-//! config file, coturn's test tools, a tiny HTTP client and a UDP echo peer. Every child process is
+//! config file, coturn's test tools and a tiny HTTP client (from `testkit`). Every child process is
 //! killed on drop; every wait is bounded.
 #![allow(dead_code, unreachable_pub)]
 
 pub mod certs;
-pub mod raw;
 pub mod turnc;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::io::Read;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -16,16 +15,9 @@ use std::time::{Duration, Instant};
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
-/// A loopback port free for both UDP and TCP right now (bind, then release).
-pub fn free_port() -> u16 {
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
-        let port = udp.local_addr().expect("addr").port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
+pub use testkit::free_port;
+/// [`http`] to any address.
+pub use testkit::http::request as http_at;
 
 /// A unique scratch path.
 pub fn scratch(name: &str) -> PathBuf {
@@ -288,7 +280,8 @@ pub fn uclient(port: u16, args: &[impl AsRef<std::ffi::OsStr>], limit: Duration)
     }
 }
 
-/// A minimal HTTP/1.1 client: (status, body); (0, "") when the server is unreachable.
+/// `method path` on 127.0.0.1:`port` ([`testkit::http::request`]): (status, body); (0, "")
+/// when the server is unreachable.
 pub fn http(method: &str, port: u16, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
     http_at(
         SocketAddr::from(([127, 0, 0, 1], port)),
@@ -296,41 +289,6 @@ pub fn http(method: &str, port: u16, path: &str, headers: &[(&str, &str)]) -> (u
         path,
         headers,
     )
-}
-
-/// [`http`] to any address.
-pub fn http_at(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> (u16, String) {
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
-        return (0, String::new());
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: 0\r\n"
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    if s.write_all(req.as_bytes()).is_err() {
-        return (0, String::new());
-    }
-    let mut resp = String::new();
-    let _ = s.read_to_string(&mut resp);
-    let status = resp
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
 }
 
 /// Runs `f` on a thread and fails the test if it takes longer than `limit`.

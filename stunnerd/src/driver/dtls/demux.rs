@@ -4,6 +4,7 @@
 //!
 //! ```text
 //!   UDP socket ─recv_from─▶ Demux::route(client, datagram)
+//!                             ├─ established client, only app data ─▶ FastPath (see `fast`)
 //!                             ├─ known client ─▶ its queue ─▶ ClientConn::recv ─▶ DTLSConn
 //!                             ├─ unknown + epoch-0 ClientHello record ─▶ new entry (half-open)
 //!                             └─ anything else ─▶ dropped, counted malformed
@@ -18,11 +19,13 @@ use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio::net::UdpSocket;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use webrtc_util::Conn;
+
+use super::fast::{self, FastPath};
 
 /// Most handshakes in progress at once per listener.
 pub(crate) const MAX_HALF_OPEN: usize = 128;
@@ -63,6 +66,8 @@ fn opens_association(pkt: &[u8]) -> bool {
 struct Entry {
     tx: mpsc::Sender<Vec<u8>>,
     serial: u64,
+    /// Set once the association is established and its keys are known.
+    fast: Option<Rc<FastPath>>,
     _alive: oneshot::Sender<()>,
 }
 
@@ -100,6 +105,14 @@ impl Demux {
 
     /// Hands datagram `pkt` from `client` to its association, or opens one for it.
     pub(crate) fn route(this: &Rc<RefCell<Self>>, client: SocketAddr, pkt: &[u8]) -> Routed {
+        let fast = this
+            .borrow()
+            .clients
+            .get(&client)
+            .and_then(|e| e.fast.clone());
+        if fast.is_some_and(|f| f.deliver(pkt)) {
+            return Routed::Delivered;
+        }
         let mut d = this.borrow_mut();
         if let Some(e) = d.clients.get(&client) {
             match e.tx.try_send(pkt.to_vec()) {
@@ -124,6 +137,7 @@ impl Demux {
         let entry = Entry {
             tx,
             serial,
+            fast: None,
             _alive: alive,
         };
         d.clients.insert(client, entry);
@@ -132,6 +146,7 @@ impl Demux {
             sock: d.sock.clone(),
             client,
             rx: Mutex::new(rx),
+            suite: OnceLock::new(),
         });
         let guard = EntryGuard {
             demux: this.clone(),
@@ -171,6 +186,17 @@ impl EntryGuard {
         }
     }
 
+    /// From now on datagrams of this client that `fast` can take go to it (see `fast`); `None`
+    /// sends them all through `dtls` again.
+    pub(crate) fn set_fast(&self, fast: Option<Rc<FastPath>>) {
+        if let Ok(mut d) = self.demux.try_borrow_mut()
+            && let Some(e) = d.clients.get_mut(&self.client)
+            && e.serial == self.serial
+        {
+            e.fast = fast;
+        }
+    }
+
     /// Completes when the entry was taken away from the association (evicted as the oldest
     /// half-open handshake, or the listener stopped).
     pub(crate) async fn removed(&mut self) {
@@ -192,6 +218,15 @@ pub(crate) struct ClientConn {
     sock: Arc<UdpSocket>,
     client: SocketAddr,
     rx: Mutex<mpsc::Receiver<Vec<u8>>>,
+    /// The cipher suite of the ServerHello we sent.
+    suite: OnceLock<u16>,
+}
+
+impl ClientConn {
+    /// The cipher suite the handshake chose (known once our ServerHello went out).
+    pub(crate) fn suite(&self) -> Option<u16> {
+        self.suite.get().copied()
+    }
 }
 
 #[async_trait::async_trait]
@@ -217,6 +252,11 @@ impl Conn for ClientConn {
     }
 
     async fn send(&self, buf: &[u8]) -> webrtc_util::Result<usize> {
+        if self.suite.get().is_none()
+            && let Some(suite) = fast::server_hello_suite(buf)
+        {
+            let _ = self.suite.set(suite);
+        }
         Ok(self.sock.send_to(buf, self.client).await?)
     }
 

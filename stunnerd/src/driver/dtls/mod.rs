@@ -9,16 +9,18 @@
 //!
 //! ```text
 //!   UDP socket ─▶ demux ─new client─▶ task: DTLS handshake ─▶ read record ─▶ tcp::Conn::frame
-//!                   └─ known client ─▶ its queue ─┘   └─ error/timeout: counted, closed, entry freed
+//!                   ├─ known client ─▶ its queue ─┘   └─ error/timeout: counted, closed, entry freed
+//!                   └─ established, app data only ─▶ decrypt ─▶ tcp::Conn::frame (`fast`)
 //! ```
 //! All associations of a listener live on one worker (the one that started the listener).
 
 mod demux;
+mod fast;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dtls::config::{Config, ExtendedMasterSecretType};
 use dtls::conn::DTLSConn;
@@ -37,6 +39,7 @@ use super::tls::HANDSHAKE_TIMEOUT;
 use super::worker::{RelayIp, Worker};
 use crate::engine::{DropReason, ListenerId, ListenerStats};
 use demux::{ClientConn, Demux, EntryGuard, Routed};
+use fast::FastPath;
 
 /// An association idle this long with no allocation is closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -162,20 +165,47 @@ async fn serve(conn: Conn, raw: Arc<ClientConn>, cfg: Config, mut guard: EntryGu
     let dtls = Arc::new(dtls);
     let sink = Rc::new(TcpSink::dtls(dtls.clone(), conn.stats.clone()));
     let local_ip = raw.local_addr().ok().map(|a| a.ip());
+    let (replies, mut replies_rx) = tokio::sync::mpsc::channel(fast::REPLIES);
+    let parts = fast::Parts {
+        conn: conn.with_client(conn.client),
+        sink: sink.clone(),
+        local_ip,
+        replies,
+    };
+    let fast = match raw.suite() {
+        Some(suite) => FastPath::new(&dtls, suite, parts).await.map(Rc::new),
+        None => None,
+    };
+    guard.set_fast(fast.clone());
     let mut buf = vec![0u8; super::worker::RX_BUF];
     let mut out = Vec::new();
+    let mut last_read = Instant::now();
+    let idle = tokio::time::sleep(IDLE_TIMEOUT);
+    tokio::pin!(idle);
     loop {
-        match dtls.read(&mut buf, Some(IDLE_TIMEOUT)).await {
-            Ok(n) => {
+        tokio::select! {
+            got = dtls.read(&mut buf, None) => {
+                let Ok(n) = got else { break };
+                last_read = Instant::now();
                 let frame = buf.get(..n).unwrap_or_default();
                 if conn.frame(frame, local_ip, &sink, &mut out) {
                     sink.send(&out).await;
                 }
             }
-            Err(dtls::Error::ErrDeadlineExceeded) if conn.has_allocation() => {}
-            Err(_) => break,
+            Some(reply) = replies_rx.recv() => sink.send(&reply).await,
+            () = &mut idle => {
+                let last = fast.as_ref().map_or(last_read, |f| f.last_active.get().max(last_read));
+                if last.elapsed() >= IDLE_TIMEOUT && !conn.has_allocation() {
+                    break;
+                }
+                // Idle but holding an allocation: look again a whole timeout later.
+                let from = if last.elapsed() >= IDLE_TIMEOUT { Instant::now() } else { last };
+                idle.as_mut().reset((from + IDLE_TIMEOUT).into());
+            }
         }
     }
+    // No record may reach the engine for this client once it is gone.
+    guard.set_fast(None);
     conn.worker
         .engine
         .borrow_mut()

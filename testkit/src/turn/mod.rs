@@ -1,22 +1,27 @@
-//! A minimal blocking TURN-UDP client over `proto::turn` (Allocate with the 401 challenge,
-//! ChannelBind, ChannelData) and a threaded UDP echo peer, for tests that need exact control over
-//! packet timing. Every wait is bounded; requests are retransmitted on loss.
+//! A minimal blocking TURN-UDP client over `proto::turn`, for tests that need exact control over
+//! packet timing: Allocate with the 401 challenge and long-term credentials, ChannelBind,
+//! ChannelData both ways, Refresh with LIFETIME 0 to release, and a probe that a listener
+//! answers at all. One socket per allocation (allocations are keyed by the client's 5-tuple).
+//! Every wait is bounded; requests are retransmitted on loss; a refused request panics with the
+//! server's error code, as a test wants.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use proto::turn::{
     ChannelData, Class, Message, MessageBuilder, MessageType, Method, TransactionId, attr,
-    long_term_key,
+    encode_channel_data, long_term_key,
 };
 
+/// Attempts per transaction and how long each waits for the answer.
 const TRIES: usize = 5;
 const TRY_TIMEOUT: Duration = Duration::from_millis(400);
 const ALLOCATE: MessageType = MessageType::new(Class::Request, Method::Allocate);
 const CHANNEL_BIND: MessageType = MessageType::new(Class::Request, Method::ChannelBind);
+const REFRESH: MessageType = MessageType::new(Class::Request, Method::Refresh);
+/// How long [`RawAlloc::ping`] waits for each echo.
+const PING_WAIT: Duration = Duration::from_secs(1);
 
 /// What arrived from the server after a ChannelBind.
 #[derive(Debug, PartialEq, Eq)]
@@ -29,12 +34,13 @@ pub enum Received {
     Nothing,
 }
 
-/// An authenticated allocation on a TURN-UDP listener.
+/// An authenticated allocation on a TURN-UDP listener; the socket must stay open (the value
+/// held) for the allocation to stay ours.
 #[derive(Debug)]
 pub struct RawAlloc {
     /// The client socket (connected to the server).
     pub sock: UdpSocket,
-    /// XOR-RELAYED-ADDRESS.
+    /// XOR-RELAYED-ADDRESS: the relayed transport address the server gave us.
     pub relay: SocketAddr,
     user: String,
     realm: String,
@@ -42,6 +48,7 @@ pub struct RawAlloc {
     key: [u8; 16],
 }
 
+/// A transaction id unique within the test process: process id and a counter.
 fn tid() -> TransactionId {
     static SEQ: AtomicU32 = AtomicU32::new(0);
     let mut id = [7u8; 12];
@@ -67,9 +74,22 @@ fn transact(sock: &UdpSocket, build: impl Fn(&mut Vec<u8>, TransactionId)) -> Ve
             }
         }
     }
-    panic!("no TURN answer after {TRIES} tries");
+    panic!(
+        "no TURN answer from {:?} after {TRIES} tries",
+        sock.peer_addr()
+    );
 }
 
+/// An unauthenticated Allocate on `sock`: the server's answer (a 401 challenge if it is sane).
+fn bare_allocate(sock: &UdpSocket) -> Vec<u8> {
+    transact(sock, |out, id| {
+        let mut b = MessageBuilder::new(out, ALLOCATE, id);
+        b.requested_transport(attr::TRANSPORT_UDP);
+        b.finish().expect("encode");
+    })
+}
+
+/// Checks `answer` is a success with valid integrity under `key`.
 fn expect_success(answer: &[u8], key: &[u8], what: &str) {
     let m = Message::decode(answer).expect("decode answer");
     assert_eq!(
@@ -81,17 +101,31 @@ fn expect_success(answer: &[u8], key: &[u8], what: &str) {
     m.verify_integrity(key).expect("answer integrity");
 }
 
+/// A client socket on 127.0.0.1 connected to `server`.
+fn connect(server: SocketAddr) -> UdpSocket {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind client");
+    sock.connect(server).expect("connect client");
+    sock
+}
+
+/// Whether a TURN-UDP listener serves at `server`: an unauthenticated Allocate draws the 401
+/// challenge. Panics when nothing answers within the retransmissions.
+pub fn challenged(server: SocketAddr) -> bool {
+    let answer = bare_allocate(&connect(server));
+    Message::decode(&answer).is_ok_and(|m| m.error_code().map(|e| e.0) == Some(401))
+}
+
 impl RawAlloc {
     /// Allocates on `server` with the static credentials `user`/`pass`.
     pub fn new(server: SocketAddr, user: &str, pass: &str) -> Self {
-        let sock = UdpSocket::bind("127.0.0.1:0").expect("bind client");
-        sock.connect(server).expect("connect client");
-        let challenge = transact(&sock, |out, id| {
-            let mut b = MessageBuilder::new(out, ALLOCATE, id);
-            b.requested_transport(attr::TRANSPORT_UDP);
-            b.finish().expect("encode");
-        });
+        let sock = connect(server);
+        let challenge = bare_allocate(&sock);
         let m = Message::decode(&challenge).expect("decode challenge");
+        assert_eq!(
+            m.message_type().class,
+            Class::Error,
+            "unauthenticated Allocate"
+        );
         assert_eq!(m.error_code().map(|e| e.0), Some(401), "401 challenge");
         let realm = m.realm().expect("REALM").to_owned();
         let nonce = m.nonce().expect("NONCE").to_owned();
@@ -133,10 +167,24 @@ impl RawAlloc {
         expect_success(&answer, &self.key, "ChannelBind");
     }
 
+    /// Deletes the allocation (Refresh with LIFETIME 0) and checks the server confirms it.
+    pub fn release(self) {
+        let answer = self.request(REFRESH, |b| {
+            b.lifetime(0);
+        });
+        let m = Message::decode(&answer).expect("decode Refresh answer");
+        assert_eq!(
+            m.message_type().class,
+            Class::Success,
+            "Refresh(0) refused: {:?}",
+            m.error_code()
+        );
+    }
+
     /// Sends `data` as ChannelData on `channel`.
     pub fn send_channel(&self, channel: u16, data: &[u8]) {
         let mut out = Vec::with_capacity(data.len() + 8);
-        proto::turn::encode_channel_data(&mut out, channel, data, false).expect("encode");
+        encode_channel_data(&mut out, channel, data, false).expect("encode");
         self.sock.send(&out).expect("send ChannelData");
     }
 
@@ -162,46 +210,36 @@ impl RawAlloc {
         }
         Received::Nothing
     }
-}
 
-/// A UDP echo peer on 127.0.0.1 running on its own thread, stopped and joined on drop.
-pub struct EchoPeer {
-    /// Where it listens.
-    pub addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl EchoPeer {
-    /// Starts the peer.
-    pub fn start() -> Self {
-        let sock = UdpSocket::bind("127.0.0.1:0").expect("bind peer");
-        sock.set_read_timeout(Some(Duration::from_millis(50)))
+    /// Sends `n` distinct ChannelData packets on the bound `channel`, one at a time, and counts
+    /// the echoes that come back on it, each awaited for at most 1 s (an echo peer is bound).
+    pub fn ping(&self, channel: u16, n: u32) -> u32 {
+        let mut out = Vec::with_capacity(64);
+        let mut buf = [0u8; 1500];
+        self.sock
+            .set_read_timeout(Some(Duration::from_millis(100)))
             .expect("timeout");
-        let addr = sock.local_addr().expect("addr");
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let mut buf = [0u8; 1500];
-            while !flag.load(Ordering::Relaxed) {
-                if let Ok((n, from)) = sock.recv_from(&mut buf) {
-                    let _ = sock.send_to(&buf[..n], from);
+        let mut back = 0;
+        for i in 0..n {
+            let payload = format!("ping-{i}-{:?}", Instant::now());
+            encode_channel_data(&mut out, channel, payload.as_bytes(), false).expect("encode");
+            self.sock.send(&out).expect("send ChannelData");
+            let deadline = Instant::now() + PING_WAIT;
+            while Instant::now() < deadline {
+                let Ok(len) = self.sock.recv(&mut buf) else {
+                    continue;
+                };
+                if ChannelData::decode(&buf[..len])
+                    .is_ok_and(|c| c.channel == channel && c.data == payload.as_bytes())
+                {
+                    back += 1;
+                    break;
                 }
             }
-        });
-        Self {
-            addr,
-            stop,
-            thread: Some(thread),
         }
+        back
     }
 }
 
-impl Drop for EchoPeer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
+#[cfg(test)]
+mod tests;
