@@ -53,6 +53,12 @@ fn hostile_traffic_leaves_the_server_serving() {
             let _ = udp.send(&pkt);
         }
         let _ = udp.send(&vec![0u8; 65_000]);
+        // A TLS and a DTLS ClientHello record on the UDP port: not STUN, dropped and counted.
+        let hello = |head: &[u8]| [head, &[0x01; 60][..]].concat();
+        let _ = udp.send(&hello(&[0x16, 0x03, 0x01, 0x00, 0x3c]));
+        let _ = udp.send(&hello(&[
+            0x16, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x3c,
+        ]));
 
         // Bad FINGERPRINT: silently dropped. Unknown comprehension-required attribute: 420.
         let mut bad_fp = binding(2, |_| {}, true);
@@ -94,6 +100,20 @@ fn hostile_traffic_leaves_the_server_serving() {
             tcp.read(&mut buf).unwrap_or(0),
             0,
             "connection closed on bad framing"
+        );
+        // A TLS ClientHello on the plain TURN-TCP port: closed like any bad framing.
+        let mut tcp = TcpStream::connect(("127.0.0.1", ports.turn)).expect("tcp");
+        tcp.set_read_timeout(Some(Duration::from_secs(3)))
+            .expect("timeout");
+        tcp.write_all(&hello(&[0x16, 0x03, 0x01, 0x00, 0x3c]))
+            .expect("write");
+        let closed = match tcp.read(&mut buf) {
+            Ok(n) => n == 0,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        };
+        assert!(
+            closed,
+            "a TLS ClientHello on the TCP port closes the connection"
         );
         // A half frame then a hang-up.
         let mut tcp = TcpStream::connect(("127.0.0.1", ports.turn)).expect("tcp");
