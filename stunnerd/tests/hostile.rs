@@ -167,7 +167,7 @@ fn silent_tcp_connections_are_capped_per_ip_and_timed_out() {
         let yaml = config(ports, STATIC_AUTH, &["127.0.0.1"]);
         let env = [
             ("STUNNER_MAX_CONNECTIONS_PER_IP", "50"),
-            ("STUNNER_FIRST_REQUEST_TIMEOUT", "2"),
+            ("STUNNER_FIRST_REQUEST_TIMEOUT", "3"),
         ];
         let sd = Stunnerd::start_with_env(ports, &yaml, &[], &env);
         let legit = Legit::start(&sd);
@@ -186,7 +186,7 @@ fn silent_tcp_connections_are_capped_per_ip_and_timed_out() {
             }
         }
         assert!(
-            started.elapsed() < Duration::from_secs(2),
+            started.elapsed() < Duration::from_secs(3),
             "checked before the timeout"
         );
         assert_eq!(refused, 150, "connections beyond the per-IP limit");
@@ -194,7 +194,7 @@ fn silent_tcp_connections_are_capped_per_ip_and_timed_out() {
             sd.metric("stunner_listener_packets_dropped_total", "connection_limit"),
             150.0
         );
-        std::thread::sleep(Duration::from_secs(3));
+        std::thread::sleep(Duration::from_secs(4));
         let closed = conns
             .iter_mut()
             .map(|c| matches!(c.read(&mut [0u8; 16]), Ok(0) | Err(_)))

@@ -46,7 +46,8 @@ impl<R> Engine<R> {
         self.build(out, req, class, true, fill);
     }
 
-    /// [`Self::respond`] without SOFTWARE (answers to unauthenticated requests stay small).
+    /// [`Self::respond`] without SOFTWARE and FINGERPRINT (challenges to unauthenticated requests
+    /// stay small).
     pub(super) fn respond_bare(
         &self,
         out: &mut Vec<u8>,
@@ -70,7 +71,7 @@ impl<R> Engine<R> {
         if software && req.key.is_some() && !self.cfg.software.is_empty() {
             b.software(&self.cfg.software);
         }
-        b.fingerprint(true);
+        b.fingerprint(software);
         let sealed = match &req.key {
             Some(key) => b.finish_with_integrity(key),
             None => b.finish(),
@@ -109,12 +110,10 @@ impl<R> Engine<R> {
         let mut nonce = std::mem::take(&mut self.nonce_buf);
         self.nonces
             .issue(&self.shared, now, req.client.ip(), &mut nonce);
-        let reason = code::reason(code);
-        // No SOFTWARE: an unauthenticated answer must stay small (reflection).
+        // No reason phrase, SOFTWARE or FINGERPRINT: an answer to an unauthenticated request
+        // stays within 3× a minimal Allocate (reflection), with a realm of up to 16 bytes.
         self.respond_bare(out, req, Class::Error, |b| {
-            b.error_code(code, reason)
-                .realm(&self.cfg.realm)
-                .nonce(&nonce);
+            b.error_code(code, "").realm(&self.cfg.realm).nonce(&nonce);
         });
         self.nonce_buf = nonce;
         self.reply(req.li, out)

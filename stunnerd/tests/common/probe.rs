@@ -166,15 +166,22 @@ impl Client {
     /// Relays `n` ChannelData packets to the echo peer bound to `channel`; the echoes counted.
     pub fn echo(&self, channel: u16, n: usize) -> usize {
         let mut back = 0;
+        self.sock
+            .set_read_timeout(Some(Duration::from_millis(20)))
+            .expect("timeout");
         for i in 0..n {
             let payload = format!("legit-{i}");
             self.send_channel(channel, payload.as_bytes());
-            if self
-                .received(Duration::from_millis(300))
-                .iter()
-                .any(|p| p == payload.as_bytes())
-            {
-                back += 1;
+            let mut buf = [0u8; 2048];
+            let deadline = Instant::now() + Duration::from_millis(500);
+            while Instant::now() < deadline {
+                let Ok(n) = self.sock.recv(&mut buf) else {
+                    continue;
+                };
+                if ChannelData::decode(&buf[..n]).is_ok_and(|cd| cd.data == payload.as_bytes()) {
+                    back += 1;
+                    break;
+                }
             }
         }
         back
