@@ -282,6 +282,9 @@ fn command(spec: &ServerSpec, port: u16, tls_port: Option<u16>) -> Result<Comman
         c
     };
     cmd.args(args);
+    // The whole load comes from one loopback address: lift stunnerd's per-client-IP limits.
+    cmd.env("STUNNER_CLIENT_QUOTA", "0")
+        .env("STUNNER_MAX_CONNECTIONS_PER_IP", "0");
     Ok(cmd)
 }
 
