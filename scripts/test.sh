@@ -18,3 +18,7 @@ cargo build --workspace --bins --locked
 echo "== tests"
 export PATH="$PWD/.tools/bin:$PATH"
 cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-2}"
+
+echo "== fuzz (short bounded run of every decoder target, stable toolchain)"
+(cd fuzz && CARGO_TARGET_DIR=../target cargo build --locked --bin stable-fuzz \
+    && ../target/debug/stable-fuzz all 200000)
