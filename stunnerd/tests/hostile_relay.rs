@@ -103,10 +103,7 @@ fn no_packet_reaches_a_denied_peer_under_any_route() {
                 c.send_to(control.addr, PAYLOAD);
             }
             std::thread::sleep(Duration::from_millis(300));
-            assert!(
-                control.count() >= 5,
-                "control peer got the probe's packets"
-            );
+            assert!(control.count() >= 5, "control peer got the probe's packets");
             for (sink, what) in [
                 (&v4, "127.0.0.1"),
                 (&v4_other, "127.0.0.2"),

@@ -16,7 +16,7 @@ use proto::config::StunnerConfig;
 use tokio::sync::{Mutex, mpsc};
 use tokio::time::timeout;
 
-use super::{Origin, SourceError, SourceOptions, load, watch};
+use super::{Gate, Origin, SourceError, SourceOptions, load, watch};
 
 fn config(name: &str, port: u16) -> String {
     format!(
@@ -367,4 +367,14 @@ async fn cds_one_shot_load() {
             .to_string()
             .contains("deleted")
     );
+}
+
+#[test]
+fn only_local_files_expand_environment_variables() {
+    // PATH is set in every test environment.
+    let text = "version: v1\nauth:\n  realm: $PATH\n  credentials: {username: u, password: p}\n";
+    let remote = Gate::default().admit(text, "cds").expect("config");
+    assert_eq!(remote.auth.realm, "$PATH", "CDS configs are taken verbatim");
+    let local = Gate::expanding().admit(text, "file").expect("config");
+    assert_ne!(local.auth.realm, "$PATH", "local files expand");
 }

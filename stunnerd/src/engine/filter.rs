@@ -163,4 +163,50 @@ mod tests {
         assert!(!f.allows_ip("11.0.0.1".parse().unwrap()));
         assert!(f.stats(1).is_some());
     }
+
+    #[test]
+    fn broad_routes_do_not_open_special_or_own_addresses() {
+        let relays = Arc::new(RelayAddrs::default());
+        relays.insert("10.0.0.5:40000".parse().unwrap());
+        let mut f = PeerFilter::deny_all();
+        f.set_own(OwnAddrs {
+            listeners: vec!["10.0.0.5:3478".parse().unwrap()],
+            ips: vec!["10.0.0.5".parse().unwrap()],
+            any_ip: false,
+            relays,
+        });
+        f.add_cluster([ep("0.0.0.0/0"), ep("::/0")], Arc::default());
+        for denied in [
+            "127.0.0.1:80",
+            "0.0.0.0:80",
+            "169.254.169.254:80",
+            "224.0.0.1:80",
+            "255.255.255.255:80",
+            "[::1]:80",
+            "[::ffff:127.0.0.1]:80",
+            "[fe80::1]:80",
+            "10.0.0.5:3478",
+            "10.0.0.5:40000",
+            "[::ffff:10.0.0.5]:40000",
+        ] {
+            assert_eq!(f.cluster_of(denied.parse().unwrap()), None, "{denied}");
+        }
+        assert!(!f.allows_ip("169.254.169.254".parse().unwrap()));
+        assert_eq!(
+            f.cluster_of("10.0.0.5:5000".parse().unwrap()),
+            Some(0),
+            "own IP, other port"
+        );
+        assert_eq!(f.cluster_of("8.8.8.8:53".parse().unwrap()), Some(0));
+        // An endpoint written inside a special range is the explicit opt-in.
+        f.add_cluster([ep("127.0.0.0/8")], Arc::default());
+        assert_eq!(f.cluster_of("127.0.0.1:80".parse().unwrap()), Some(1));
+        assert_eq!(f.cluster_of("169.254.169.254:80".parse().unwrap()), None);
+        // Resolved DNS answers never open a special range.
+        let mut dns = PeerFilter::deny_all();
+        let resolved =
+            Endpoint::from_ip("127.0.0.1".parse().unwrap(), proto::config::PortRange::ANY);
+        dns.add_cluster_rules([(resolved, false)], Arc::default());
+        assert_eq!(dns.cluster_of("127.0.0.1:80".parse().unwrap()), None);
+    }
 }
