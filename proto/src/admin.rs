@@ -1,4 +1,4 @@
-//! JSON types of stunnerd's health/admin server (DESIGN §3.3): the `/status` document and the
+//! JSON types of stunnerd's health/admin server (docs/ARCHITECTURE.md §5.3): the `/status` document and the
 //! `/drain` request/response. Keys are camelCase; the config summaries never carry secrets
 //! (no credentials, certificates or keys).
 //!

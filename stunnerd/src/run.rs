@@ -1,5 +1,5 @@
 //! The daemon's run loop: load or watch the config, apply it, serve health and metrics, and handle
-//! SIGTERM/SIGINT with the graceful drain of DESIGN §4.
+//! SIGTERM/SIGINT with the graceful drain of docs/ARCHITECTURE.md §4.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! Config Discovery Service message types (DESIGN §3.2): the config list of the REST endpoints and
+//! Config Discovery Service message types (docs/ARCHITECTURE.md §5.2): the config list of the REST endpoints and
 //! the "deleted config" marker pushed over the watch WebSocket when a Gateway goes away.
 
 use serde::{Deserialize, Serialize};

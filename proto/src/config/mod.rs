@@ -1,4 +1,4 @@
-//! stunnerd configuration v1 (DESIGN §3.1), identical to upstream STUNner's: the one config
+//! stunnerd configuration v1 (docs/ARCHITECTURE.md §5.1), identical to upstream STUNner's: the one config
 //! contract the operator renders and stunnerd reads.
 //!
 //! ```text
