@@ -94,7 +94,9 @@ impl Control {
         let now = unix_now();
         let d = Drain {
             started_unix: now,
-            deadline: Instant::now() + timeout,
+            deadline: Instant::now()
+                .checked_add(timeout)
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 24 * 3600)),
             deadline_unix: now.saturating_add(timeout.as_secs()),
             exit,
         };

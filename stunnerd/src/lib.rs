@@ -12,6 +12,9 @@ pub mod config_source;
 pub mod control;
 pub mod driver;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod limits;
 pub mod logging;
 pub mod metrics;
 mod run;

@@ -86,6 +86,7 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
         hub.clone(),
         control.draining_flag(),
     ));
+    let limits = crate::limits::Limits::from_env().map_err(|e| RunError::Config(e.to_string()))?;
     let driver = DriverOptions {
         threads,
         udp_sockets: if opts.udp_thread_num == 0 {
@@ -95,9 +96,10 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
         },
         socket_buffer: opts.socket_buffer,
         stunner_addr: opts.stunner_addr,
-        software: format!("stunnerd-rs/{}", env!("CARGO_PKG_VERSION")),
+        software: limits.software.clone(),
         default_lifetime: opts.default_lifetime,
         max_lifetime: opts.max_lifetime,
+        limits,
     };
     let dataplane = Dataplane::start(driver, shared.clone(), hub).map_err(anyhow::Error::from)?;
     let admin_opts = AdminOptions {

@@ -199,13 +199,17 @@ async fn admin_drain_and_cancel_with_token() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn admin_drain_is_loopback_only_without_token_and_readiness_can_fail() {
+async fn admin_drain_is_off_without_token_and_readiness_can_fail() {
     tokio::time::timeout(Duration::from_secs(30), async {
         let ports = Ports::new();
         let yaml = config(ports, STATIC_AUTH, &["127.0.0.1"])
             .replace("http://127.0.0.1:", "http://0.0.0.0:");
         let sd = tokio::task::spawn_blocking(move || {
-            Stunnerd::start(ports, &yaml, &["--drain-fail-readiness"])
+            Stunnerd::start(
+                ports,
+                &yaml,
+                &["--drain-fail-readiness", "--admin-token", "t"],
+            )
         })
         .await
         .expect("start");
@@ -217,13 +221,15 @@ async fn admin_drain_is_loopback_only_without_token_and_readiness_can_fail() {
             .filter(|ip| !ip.is_loopback() && !ip.is_unspecified());
         if let Some(ip) = lan {
             let (code, _) = http_at(SocketAddr::new(ip, ports.health), "POST", "/drain", &[]);
-            assert_eq!(code, 403, "non-loopback caller refused without a token");
+            assert_eq!(code, 401, "non-loopback caller needs the token");
         }
         assert_eq!(
             http("POST", ports.health, "/drain", &[]).0,
-            200,
-            "loopback allowed"
+            401,
+            "loopback is not trusted"
         );
+        let auth = [("Authorization", "Bearer t")];
+        assert_eq!(http("POST", ports.health, "/drain", &auth).0, 200);
         assert_eq!(
             http("GET", ports.health, "/ready", &[]).0,
             503,

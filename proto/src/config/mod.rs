@@ -47,6 +47,12 @@ impl StunnerConfig {
         decode::decode_config(tree)
     }
 
+    /// Parses YAML or JSON text without expanding environment variables: for configs from a remote
+    /// origin (CDS), whose author must not read the dataplane's environment. Does not validate.
+    pub fn parse_verbatim(text: &str) -> Result<Self> {
+        decode::decode_config(decode::lowercase_keys(parse_tree(text)?))
+    }
+
     /// [`StunnerConfig::parse`] followed by [`StunnerConfig::validate`].
     pub fn parse_and_validate(text: &str) -> Result<Self> {
         let mut config = Self::parse(text)?;

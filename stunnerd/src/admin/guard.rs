@@ -1,5 +1,7 @@
-//! Access rule of the state-changing admin endpoints: loopback-only without a token, bearer token
-//! (compared in constant time) with one.
+//! Access rule of the state-changing admin endpoints: a bearer token (compared in constant time) is
+//! required; without a configured token they are off. Loopback is not trusted: behind a sidecar
+//! proxy or `kubectl port-forward` every caller is loopback. The probes (`/live`, `/ready`) and
+//! `/status` are read-only and open.
 
 use std::net::SocketAddr;
 
@@ -15,16 +17,12 @@ pub(super) fn authorize(
     token: Option<&str>,
 ) -> Result<(), Denied> {
     let Some(expected) = token else {
-        return if peer.ip().to_canonical().is_loopback() {
-            Ok(())
-        } else {
-            let msg = format!(
-                "admin endpoints answer only to loopback callers (you are {}); start stunnerd with \
-                 --admin-token to allow remote calls",
-                peer.ip()
-            );
-            Err((StatusCode::FORBIDDEN, msg))
-        };
+        let msg = format!(
+            "state-changing admin endpoints are off (caller {}): start stunnerd with --admin-token \
+             (STUNNER_ADMIN_TOKEN) and send 'Authorization: Bearer <token>'",
+            peer.ip()
+        );
+        return Err((StatusCode::FORBIDDEN, msg));
     };
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err((
@@ -69,14 +67,18 @@ mod tests {
     }
 
     #[test]
-    fn loopback_only_without_token() {
+    fn nobody_without_token_not_even_loopback() {
         let none = HeaderMap::new();
-        assert!(authorize(peer("127.0.0.1:5"), &none, None).is_ok());
-        assert!(authorize(peer("[::1]:5"), &none, None).is_ok());
-        assert!(authorize(peer("[::ffff:127.0.0.1]:5"), &none, None).is_ok());
-        let err = authorize(peer("10.0.0.9:5"), &none, None).unwrap_err();
-        assert_eq!(err.0, StatusCode::FORBIDDEN);
-        assert!(err.1.contains("--admin-token"));
+        for p in [
+            "127.0.0.1:5",
+            "[::1]:5",
+            "[::ffff:127.0.0.1]:5",
+            "10.0.0.9:5",
+        ] {
+            let err = authorize(peer(p), &none, None).unwrap_err();
+            assert_eq!(err.0, StatusCode::FORBIDDEN, "{p}");
+            assert!(err.1.contains("--admin-token"));
+        }
     }
 
     #[test]

@@ -4,13 +4,13 @@
 //!  GET    /live            200 always (the process is up)
 //!  GET    /ready           200 when DataplaneView::is_ready(), else 503
 //!  GET    /status          proto::admin::Status as JSON
-//!  POST   /drain[?timeout] start a drain (loopback only, or Bearer token when configured)
+//!  POST   /drain[?timeout] start a drain (Bearer token; off without --admin-token)
 //!  DELETE /drain           cancel the drain (same access rule)
 //! ```
 //!
 //! The server knows nothing of the engine: everything goes through [`DataplaneView`], which the
 //! dataplane implements. The drain endpoints are guarded by [`guard`]: without an admin token they
-//! answer only to loopback peers (403 otherwise); with one, every caller needs
+//! are off (403 for every caller, loopback included); with one, every caller needs
 //! `Authorization: Bearer <token>` (401 when missing, 403 when wrong).
 
 mod guard;
@@ -27,6 +27,11 @@ use proto::admin::{DrainResponse, Status};
 use tokio::net::TcpListener;
 
 pub use routes::router;
+
+/// Fuzzing entry: the drain query parser.
+pub(crate) fn fuzz_query(query: &str) {
+    let _ = routes::parse_timeout(Some(query));
+}
 
 /// What the admin server needs from the dataplane.
 pub trait DataplaneView: Send + Sync + 'static {
@@ -56,7 +61,7 @@ pub enum DrainError {
 #[derive(Debug, Clone, Default)]
 pub struct AdminOptions {
     /// `--admin-token`: when set, the drain endpoints require `Authorization: Bearer <token>` from
-    /// every caller; when unset they answer loopback peers only.
+    /// every caller; when unset they are off.
     pub admin_token: Option<String>,
 }
 

@@ -79,8 +79,12 @@ async fn cancel_drain(
     answer(s.view.cancel_drain())
 }
 
-/// `timeout=<seconds>` (non-negative integer) from the query string; other parameters ignored.
-fn parse_timeout(query: Option<&str>) -> Result<Option<Duration>, String> {
+/// Longest drain timeout accepted over the API (a week).
+const MAX_DRAIN_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
+
+/// `timeout=<seconds>` (non-negative integer, at most a week) from the query string; other
+/// parameters ignored.
+pub(super) fn parse_timeout(query: Option<&str>) -> Result<Option<Duration>, String> {
     let mut pairs = query
         .unwrap_or_default()
         .split('&')
@@ -88,9 +92,15 @@ fn parse_timeout(query: Option<&str>) -> Result<Option<Duration>, String> {
     let Some((_, raw)) = pairs.rfind(|(k, _)| *k == "timeout") else {
         return Ok(None);
     };
-    raw.parse::<u64>()
-        .map(|s| Some(Duration::from_secs(s)))
-        .map_err(|_| format!("timeout must be a whole number of seconds, got {raw:?}"))
+    match raw.parse::<u64>() {
+        Ok(s) if s <= MAX_DRAIN_TIMEOUT_SECS => Ok(Some(Duration::from_secs(s))),
+        Ok(_) => Err(format!(
+            "timeout must be at most {MAX_DRAIN_TIMEOUT_SECS} seconds, got {raw:?}"
+        )),
+        Err(_) => Err(format!(
+            "timeout must be a whole number of seconds, got {raw:?}"
+        )),
+    }
 }
 
 fn answer(result: Result<DrainResponse, DrainError>) -> Response {

@@ -166,10 +166,10 @@ async fn status_is_json() {
 }
 
 #[tokio::test]
-async fn drain_start_and_cancel_from_loopback() {
-    let s = Server::start(None, None).await;
+async fn drain_start_and_cancel_with_the_token() {
+    let s = Server::start(None, Some("tok")).await;
     *s.view.ready.lock().unwrap() = true;
-    let resp = s.call(Method::POST, "/drain?timeout=30", None).await;
+    let resp = s.call(Method::POST, "/drain?timeout=30", Some("tok")).await;
     assert_eq!(resp.status(), 200);
     let body: DrainResponse = resp.json().await.unwrap();
     assert_eq!(
@@ -189,7 +189,7 @@ async fn drain_start_and_cancel_from_loopback() {
     assert_eq!(status.state, DataplaneState::Draining);
 
     let body: DrainResponse = s
-        .call(Method::DELETE, "/drain", None)
+        .call(Method::DELETE, "/drain", Some("tok"))
         .await
         .json()
         .await
@@ -199,7 +199,7 @@ async fn drain_start_and_cancel_from_loopback() {
         (DataplaneState::Ready, None)
     );
 
-    assert_eq!(s.code(Method::POST, "/drain", None).await, 200);
+    assert_eq!(s.code(Method::POST, "/drain", Some("tok")).await, 200);
     assert_eq!(
         *s.view.drain.lock().unwrap(),
         Some(None),
@@ -209,9 +209,17 @@ async fn drain_start_and_cancel_from_loopback() {
 
 #[tokio::test]
 async fn bad_timeout_is_400_and_conflict_is_409() {
-    let s = Server::start(None, None).await;
-    for q in ["timeout=-1", "timeout=abc", "timeout=1.5"] {
-        let resp = s.call(Method::POST, &format!("/drain?{q}"), None).await;
+    let s = Server::start(None, Some("tok")).await;
+    for q in [
+        "timeout=-1",
+        "timeout=abc",
+        "timeout=1.5",
+        "timeout=18446744073709551615",
+        "timeout=604801",
+    ] {
+        let resp = s
+            .call(Method::POST, &format!("/drain?{q}"), Some("tok"))
+            .await;
         assert_eq!(resp.status(), 400, "{q}");
         let err: ErrorResponse = resp.json().await.unwrap();
         assert!(err.error.contains("timeout"), "{}", err.error);
@@ -221,23 +229,23 @@ async fn bad_timeout_is_400_and_conflict_is_409() {
         "rejected requests do not drain"
     );
     *s.view.terminating.lock().unwrap() = true;
-    assert_eq!(s.code(Method::DELETE, "/drain", None).await, 409);
+    assert_eq!(s.code(Method::DELETE, "/drain", Some("tok")).await, 409);
 }
 
 #[tokio::test]
-async fn remote_callers_are_refused_without_a_token() {
-    let s = Server::start(Some("10.1.2.3:40000"), None).await;
-    let resp = s.call(Method::POST, "/drain", None).await;
-    assert_eq!(resp.status(), 403);
-    let err: ErrorResponse = resp.json().await.unwrap();
-    assert!(err.error.contains("loopback"), "{}", err.error);
-    assert_eq!(s.code(Method::DELETE, "/drain", None).await, 403);
-    assert!(s.view.drain.lock().unwrap().is_none());
-    assert_eq!(
-        s.code(Method::GET, "/status", None).await,
-        200,
-        "reads stay open"
-    );
+async fn every_caller_is_refused_without_a_token_and_probes_stay_open() {
+    for peer in [Some("10.1.2.3:40000"), None] {
+        let s = Server::start(peer, None).await;
+        let resp = s.call(Method::POST, "/drain", None).await;
+        assert_eq!(resp.status(), 403, "{peer:?}");
+        let err: ErrorResponse = resp.json().await.unwrap();
+        assert!(err.error.contains("--admin-token"), "{}", err.error);
+        assert_eq!(s.code(Method::DELETE, "/drain", None).await, 403);
+        assert!(s.view.drain.lock().unwrap().is_none());
+        assert_eq!(s.code(Method::GET, "/status", None).await, 200);
+        assert_eq!(s.code(Method::GET, "/live", None).await, 200);
+        assert_eq!(s.code(Method::GET, "/ready", None).await, 503);
+    }
 }
 
 #[tokio::test]

@@ -39,7 +39,7 @@ pub(super) async fn read(path: &Path) -> Result<String> {
 /// Polls `path` and sends each valid, changed config; returns when the receiver is dropped.
 pub(super) async fn watch(path: PathBuf, opts: SourceOptions, tx: mpsc::Sender<StunnerConfig>) {
     let origin = path.display().to_string();
-    let mut gate = Gate::default();
+    let mut gate = Gate::expanding();
     let mut last_text: Option<String> = None;
     let mut last_error: Option<String> = None;
     let mut tick = tokio::time::interval(opts.poll_interval);

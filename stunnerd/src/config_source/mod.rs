@@ -137,11 +137,11 @@ impl Origin {
 /// Fetches one config from `origin` and validates it. A deleted-config marker from CDS is an
 /// error here (there is nothing to run).
 pub async fn load(origin: &str, opts: &SourceOptions) -> Result<StunnerConfig> {
-    let text = match Origin::parse(origin)? {
-        Origin::File(path) => file::read(&path).await?,
-        Origin::Cds(server) => server.fetch(opts).await?,
+    // `$VAR` expansion only for local files: a CDS config must not read our environment.
+    let mut config = match Origin::parse(origin)? {
+        Origin::File(path) => StunnerConfig::parse(&file::read(&path).await?)?,
+        Origin::Cds(server) => StunnerConfig::parse_verbatim(&server.fetch(opts).await?)?,
     };
-    let mut config = StunnerConfig::parse(&text)?;
     if config.is_deleted() {
         return Err(SourceError::Server(format!(
             "config {:?} has been deleted",
@@ -168,16 +168,37 @@ pub fn watch(origin: &str, opts: SourceOptions) -> Result<mpsc::Receiver<Stunner
     Ok(rx)
 }
 
+/// Fuzzing entry: a CDS HTTP answer and a CDS WebSocket frame, through the non-expanding gate.
+pub(crate) fn fuzz_cds(text: &str) {
+    let _ = cds::fuzz_http_body(text.as_bytes());
+    let _ = Gate::default().admit(text, "fuzz");
+}
+
 /// Remembers the last delivered config and turns received text into the next config to deliver:
 /// parse, skip deleted markers, validate (warn and skip when invalid), skip when unchanged.
+/// Environment variables are expanded only for local files ([`Gate::expanding`]).
 #[derive(Default)]
 struct Gate {
     last: Option<StunnerConfig>,
+    expand_env: bool,
 }
 
 impl Gate {
+    /// A gate for local files, whose `$VAR`s are expanded from the environment.
+    fn expanding() -> Self {
+        Self {
+            last: None,
+            expand_env: true,
+        }
+    }
+
     fn admit(&mut self, text: &str, origin: &str) -> Option<StunnerConfig> {
-        let mut config = match StunnerConfig::parse(text) {
+        let parsed = if self.expand_env {
+            StunnerConfig::parse(text)
+        } else {
+            StunnerConfig::parse_verbatim(text)
+        };
+        let mut config = match parsed {
             Ok(c) => c,
             Err(error) => {
                 tracing::warn!(%origin, %error, "ignoring unparsable config; the previous config stays in force");

@@ -93,13 +93,17 @@ fn watch_urls() {
         url,
         "ws://[::1]:13478/api/v1/configs/ns/gw%20x?watch=true&node=n%201"
     );
-    let Origin::Cds(s) = Origin::parse("wss://cds.example").unwrap() else {
+    for tls in ["wss://cds.example", "https://cds.example"] {
+        let err = Origin::parse(tls).unwrap_err().to_string();
+        assert!(err.contains("not supported"), "{err}");
+    }
+    let Origin::Cds(s) = Origin::parse("ws://cds.example").unwrap() else {
         panic!()
     };
     assert_eq!(
         s.watch_url(&SourceOptions::from_identity(Some("a/b".into()), None))
             .unwrap(),
-        "wss://cds.example/api/v1/configs/a/b?watch=true"
+        "ws://cds.example/api/v1/configs/a/b?watch=true"
     );
     for id in [None, Some("gw"), Some("/gw"), Some("a/b/c")] {
         let opts = SourceOptions::from_identity(id.map(str::to_owned), None);

@@ -8,9 +8,11 @@
 //!                          └─ DNS refresh ──SetFilter──▶ workers
 //! ```
 
+mod conns;
 mod dtls;
 mod reserve;
 mod sockets;
+mod supervise;
 mod tcp;
 mod tls;
 mod udp;
@@ -22,9 +24,15 @@ use std::sync::Arc;
 
 use proto::config::{AuthType, Endpoint, ListenerConfig, ListenerProtocol, StunnerConfig};
 
-use crate::engine::{Auth, EngineConfig, ListenerId, ListenerSpec, PeerFilter, Shared};
+use crate::engine::special::RelayAddrs;
+use crate::engine::{Auth, EngineConfig, ListenerId, ListenerSpec, OwnAddrs, PeerFilter, Shared};
 use crate::metrics::StatsHub;
 use worker::{Command, ListenerSockets, RelayIp, WorkerHandle};
+
+/// Fuzzing entry: the DTLS demultiplexer's checks on one datagram.
+pub(crate) fn fuzz_dtls_datagram(pkt: &[u8]) {
+    dtls::fuzz_datagram(pkt);
+}
 
 /// Driver settings from the command line.
 #[derive(Debug, Clone)]
@@ -43,6 +51,8 @@ pub struct DriverOptions {
     pub default_lifetime: std::time::Duration,
     /// Longest allocation lifetime.
     pub max_lifetime: std::time::Duration,
+    /// Allocation and connection limits, relay port range.
+    pub limits: crate::limits::Limits,
 }
 
 /// Why (part of) a config could not be applied.
@@ -77,6 +87,8 @@ pub struct Dataplane {
     next_id: u32,
     dns: HashMap<String, Vec<IpAddr>>,
     config: Option<StunnerConfig>,
+    /// Live relay addresses of every worker (refused as peers).
+    relays: Arc<RelayAddrs>,
 }
 
 impl Dataplane {
@@ -89,10 +101,20 @@ impl Dataplane {
         let threads = opts.threads.max(1);
         let cfg = Arc::new(EngineConfig::default());
         let reservations = Arc::new(reserve::Reservations::default());
+        let relays = Arc::new(RelayAddrs::default());
+        let conns = Arc::new(conns::ConnLimits::default());
+        let limits = Arc::new(opts.limits.clone());
         let workers = (0..threads)
             .map(|i| {
                 let (cfg, shared, res) = (cfg.clone(), shared.clone(), reservations.clone());
-                worker::spawn(i, cfg, shared, opts.socket_buffer, res)
+                let env = worker::WorkerEnv {
+                    socket_buffer: opts.socket_buffer,
+                    reservations: res,
+                    relays: relays.clone(),
+                    limits: limits.clone(),
+                    conns: conns.clone(),
+                };
+                worker::spawn(i, cfg, shared, env)
             })
             .collect::<std::io::Result<Vec<_>>>()?;
         Ok(Self {
@@ -103,6 +125,7 @@ impl Dataplane {
             next_id: 1,
             dns: HashMap::new(),
             config: None,
+            relays,
         })
     }
 
@@ -179,6 +202,8 @@ impl Dataplane {
             auth,
             realm,
             user_quota: cfg.admin.user_quota,
+            client_quota: self.opts.limits.client_quota,
+            max_allocations: self.opts.limits.max_allocations,
             software: self.opts.software.clone(),
             default_lifetime: self.opts.default_lifetime,
             max_lifetime: self.opts.max_lifetime,
@@ -264,6 +289,7 @@ impl Dataplane {
     /// The peer filter of listener `l` for worker `w` (with that worker's cluster counters).
     fn filter(&self, cfg: &StunnerConfig, l: &ListenerConfig, w: usize) -> PeerFilter {
         let mut f = PeerFilter::deny_all();
+        f.set_own(self.own_addrs(cfg));
         for c in cfg.routed_clusters(l) {
             let eps = c
                 .parsed_endpoints()
@@ -273,18 +299,36 @@ impl Dataplane {
                     Some(name) => {
                         let ips = self.dns.get(name).cloned().unwrap_or_default();
                         ips.into_iter()
-                            .map(|ip| Endpoint::from_ip(ip, e.ports))
+                            .map(|ip| (Endpoint::from_ip(ip, e.ports), false))
                             .collect()
                     }
-                    None => vec![e],
+                    None => vec![(e, true)],
                 });
-            f.add_cluster(eps.collect::<Vec<_>>(), self.hub.cluster(w, &c.name));
+            f.add_cluster_rules(eps.collect::<Vec<_>>(), self.hub.cluster(w, &c.name));
         }
         f
     }
 
-    /// Resolves the STRICT_DNS names of `cfg`; true when an answer changed. A failed lookup keeps
-    /// the previous answer.
+    /// The server's own addresses under `cfg`: every listener address, the IPs relays bind on.
+    fn own_addrs(&self, cfg: &StunnerConfig) -> OwnAddrs {
+        let listeners: Vec<SocketAddr> = cfg
+            .listeners
+            .iter()
+            .filter_map(|l| Some(SocketAddr::new(l.ip()?.to_canonical(), l.port)))
+            .collect();
+        let mut ips: Vec<IpAddr> = listeners.iter().map(SocketAddr::ip).collect();
+        ips.extend(self.opts.stunner_addr.map(|ip| ip.to_canonical()));
+        let wildcard = listeners.iter().any(|a| a.ip().is_unspecified());
+        OwnAddrs {
+            listeners,
+            ips,
+            any_ip: wildcard && self.opts.stunner_addr.is_none(),
+            relays: self.relays.clone(),
+        }
+    }
+
+    /// Resolves the STRICT_DNS names of `cfg`; true when an answer changed. A failed lookup drops
+    /// the previous answer (fail closed: a name that stops resolving admits no peer).
     async fn resolve(&mut self, cfg: &StunnerConfig) -> bool {
         let names: Vec<String> = cfg
             .clusters
@@ -306,7 +350,10 @@ impl Dataplane {
                         changed = true;
                     }
                 }
-                Err(error) => tracing::warn!(%name, %error, "cannot resolve cluster endpoint"),
+                Err(error) => {
+                    tracing::warn!(%name, %error, "cannot resolve cluster endpoint, denying it");
+                    changed |= self.dns.remove(&name).is_some();
+                }
             }
         }
         changed

@@ -60,16 +60,32 @@ pub(crate) fn tcp_group(addr: SocketAddr, count: usize) -> io::Result<Vec<TcpLis
         .collect()
 }
 
-/// A relay socket on `ip` with an ephemeral port (an even one when `even`).
+/// How relay sockets are made.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RelayOpts {
+    /// SO_RCVBUF/SO_SNDBUF (0 = kernel default).
+    pub(crate) buffer: usize,
+    /// Port range (inclusive); `None` = an ephemeral port chosen by the kernel.
+    pub(crate) ports: Option<(u16, u16)>,
+}
+
+/// Attempts at a free port of a configured relay port range.
+const RANGE_ATTEMPTS: usize = 64;
+
+/// A relay socket on `ip` with an ephemeral port (an even one when `even`), or a port of the
+/// configured range.
 pub(crate) fn relay_socket(
     ip: IpAddr,
     even: bool,
-    buffer: usize,
+    opts: RelayOpts,
 ) -> io::Result<(UdpSocket, SocketAddr)> {
+    if let Some(range) = opts.ports {
+        return relay_in_range(ip, even, opts.buffer, range);
+    }
     let attempts = if even { EVEN_PORT_ATTEMPTS } else { 1 };
     for _ in 0..attempts {
         let sock = new_socket(SocketAddr::new(ip, 0), Type::DGRAM, Protocol::UDP)?;
-        set_buffers(&sock, buffer);
+        set_buffers(&sock, opts.buffer);
         sock.bind(&SocketAddr::new(ip, 0).into())?;
         let local = sock
             .local_addr()?
@@ -85,20 +101,50 @@ pub(crate) fn relay_socket(
     ))
 }
 
+/// A relay socket on a random free port of `lo..=hi` (an even one when `even`).
+fn relay_in_range(
+    ip: IpAddr,
+    even: bool,
+    buffer: usize,
+    (lo, hi): (u16, u16),
+) -> io::Result<(UdpSocket, SocketAddr)> {
+    let span = u32::from(hi - lo) + 1;
+    let start: u32 = rand::random::<u32>() % span;
+    let candidates = (0..span)
+        .map(|i| lo + u16::try_from((start + i) % span).unwrap_or(0))
+        .filter(|p| !even || p % 2 == 0)
+        .take(RANGE_ATTEMPTS);
+    for port in candidates {
+        let addr = SocketAddr::new(ip, port);
+        let sock = new_socket(addr, Type::DGRAM, Protocol::UDP)?;
+        set_buffers(&sock, buffer);
+        if sock.bind(&addr.into()).is_ok() {
+            return Ok((sock.into(), addr));
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AddrInUse,
+        "no free port in the relay port range",
+    ))
+}
+
 /// Two relay sockets on `ip`: an even port and the odd port right above it (EVEN-PORT with the R
 /// bit, RFC 8656 §7.2).
 pub(crate) fn relay_pair(
     ip: IpAddr,
-    buffer: usize,
+    opts: RelayOpts,
 ) -> io::Result<((UdpSocket, SocketAddr), (UdpSocket, SocketAddr))> {
     for _ in 0..EVEN_PORT_ATTEMPTS {
-        let (even, addr) = relay_socket(ip, true, buffer)?;
+        let (even, addr) = relay_socket(ip, true, opts)?;
         let Some(next) = addr.port().checked_add(1) else {
             continue;
         };
+        if opts.ports.is_some_and(|(_, hi)| next > hi) {
+            continue;
+        }
         let odd = SocketAddr::new(ip, next);
         let sock = new_socket(odd, Type::DGRAM, Protocol::UDP)?;
-        set_buffers(&sock, buffer);
+        set_buffers(&sock, opts.buffer);
         if sock.bind(&odd.into()).is_ok() {
             return Ok(((even, addr), (sock.into(), odd)));
         }
@@ -150,14 +196,35 @@ mod tests {
         let group = udp_group(addr, 3, 1 << 20).expect("group");
         assert_eq!(group.len(), 3);
         let (relay, local) =
-            relay_socket("127.0.0.1".parse().expect("ip"), true, 0).expect("relay");
+            relay_socket("127.0.0.1".parse().expect("ip"), true, RelayOpts::default())
+                .expect("relay");
         assert_eq!(local.port() % 2, 0);
         assert_eq!(relay.local_addr().expect("addr"), local);
         assert_eq!(local_ip_towards(addr).expect("route"), addr.ip());
         let ((_, even), (odd_sock, odd)) =
-            relay_pair("127.0.0.1".parse().expect("ip"), 0).expect("pair");
+            relay_pair("127.0.0.1".parse().expect("ip"), RelayOpts::default()).expect("pair");
         assert_eq!(even.port() % 2, 0);
         assert_eq!(odd.port(), even.port() + 1);
         assert_eq!(odd_sock.local_addr().expect("addr"), odd);
+    }
+
+    #[test]
+    fn relay_ports_stay_in_the_configured_range() {
+        let probe = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let port = probe.local_addr().expect("addr").port();
+        drop(probe);
+        let (lo, hi) = (port, port.saturating_add(3));
+        let opts = RelayOpts {
+            buffer: 0,
+            ports: Some((lo, hi)),
+        };
+        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
+        let mut held = Vec::new();
+        while let Ok((sock, addr)) = relay_socket(ip, false, opts) {
+            assert!((lo..=hi).contains(&addr.port()), "{addr}");
+            held.push(sock);
+            assert!(held.len() <= 4, "more sockets than ports");
+        }
+        assert!(!held.is_empty());
     }
 }

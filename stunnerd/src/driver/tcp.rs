@@ -3,11 +3,16 @@
 //! the engine. A connection carries at most one allocation; closing the connection releases it.
 //! Broken framing closes the connection (it cannot be resynchronised). TURN-TLS listeners run the
 //! same path behind a TLS handshake (`tls.rs`).
+//!
+//! Hostile clients are bounded: connections are admitted under per-listener and per-IP limits
+//! (`conns.rs`), the first whole frame must arrive within `first_request_timeout` of the accept
+//! (TLS handshake included), a connection without allocation is closed after `idle_timeout` of
+//! silence, and the receive buffer starts small and grows only to the size of a frame being read.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use proto::turn::stream_frame_len;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -19,8 +24,12 @@ use super::tls::{self, TlsAcceptor};
 use super::worker::{ClientSink, RelayIp, Worker};
 use crate::engine::{Action, DropReason, ListenerId, ListenerStats};
 
-/// Receive buffer of a connection: room for two maximum-size frames.
+/// Largest receive buffer of a connection: room for two maximum-size frames.
 const CONN_BUF: usize = 2 * (65_535 + 24);
+/// Receive buffer of a connection that is not reading a large frame (what a silent one costs).
+const SMALL_BUF: usize = 2048;
+/// Pause after a failed accept (e.g. out of descriptors), so the loop does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// The write side of a client connection (plain TCP, TLS or DTLS), shared by its connection task
 /// and its relay task.
@@ -73,6 +82,7 @@ impl TcpSink {
 pub(crate) fn spawn_listeners(
     worker: &Rc<Worker>,
     id: ListenerId,
+    name: &Arc<str>,
     socks: Vec<std::net::TcpListener>,
     relay_ip: RelayIp,
     stats: Arc<ListenerStats>,
@@ -94,24 +104,38 @@ pub(crate) fn spawn_listeners(
                 stats: stats.clone(),
                 tls: tls.clone(),
             };
-            tokio::task::spawn_local(accept(conn, l)).abort_handle()
+            let l = Rc::new(l);
+            super::supervise::listener(name.clone(), stats.clone(), move || {
+                accept(conn.with_client(conn.client), l.clone())
+            })
         })
         .collect()
 }
 
 /// Accepts connections on `listener`; `proto` is cloned into each connection with its client address.
-async fn accept(proto: Conn, listener: TcpListener) {
+async fn accept(proto: Conn, listener: Rc<TcpListener>) {
     // Connection tasks are aborted with the listener, like its allocations.
     let mut conns = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, client)) => {
-                    conns.spawn_local(proto.with_client(client).run(stream));
+                Ok((stream, client)) => match proto.admit(client) {
+                    Some(permit) => {
+                        conns.spawn_local(proto.with_client(client).run(stream, permit));
+                    }
+                    None => {
+                        tracing::debug!(%client, "connection refused by a connection limit");
+                        proto.stats.drop_packet(DropReason::ConnectionLimit);
+                    }
+                },
+                Err(error) => {
+                    tracing::debug!(%error, "TCP accept failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
                 }
-                Err(error) => tracing::debug!(%error, "TCP accept failed"),
             },
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            Some(ended) = conns.join_next(), if !conns.is_empty() => {
+                super::supervise::connection_ended(ended, &proto.stats);
+            }
         }
     }
 }
@@ -140,48 +164,73 @@ impl Conn {
         }
     }
 
-    async fn run(self, stream: TcpStream) {
+    /// A permit for a new connection from `client` under the listener's connection limits.
+    pub(super) fn admit(&self, client: SocketAddr) -> Option<super::conns::ConnPermit> {
+        let l = &self.worker.limits;
+        self.worker.conns.admit(
+            self.id,
+            client.ip(),
+            (l.max_connections, l.max_connections_per_ip),
+        )
+    }
+
+    async fn run(self, stream: TcpStream, _permit: super::conns::ConnPermit) {
+        let first_deadline = Instant::now() + self.worker.limits.first_request_timeout;
         let _ = stream.set_nodelay(true);
         let local_ip = stream.local_addr().map(|a| a.ip()).ok();
         let _open = OpenConnection::new(&self.stats);
         match &self.tls {
             None => {
                 let (rd, wr) = stream.into_split();
-                self.serve(rd, Box::new(wr), local_ip).await;
+                self.serve(rd, Box::new(wr), local_ip, first_deadline).await;
             }
             Some(acceptor) => {
                 let Some(tls) = tls::handshake(acceptor, stream, &self.stats).await else {
                     return;
                 };
                 let (rd, wr) = tokio::io::split(tls);
-                self.serve(rd, Box::new(wr), local_ip).await;
+                self.serve(rd, Box::new(wr), local_ip, first_deadline).await;
             }
         }
     }
 
-    /// Cuts the stream into frames and feeds them to the engine until the connection ends.
+    /// Cuts the stream into frames and feeds them to the engine until the connection ends, the
+    /// first frame misses `first_deadline`, or it idles out without an allocation.
     async fn serve(
         &self,
         mut rd: impl AsyncRead + Unpin,
         wr: Box<dyn AsyncWrite + Unpin>,
         local_ip: Option<std::net::IpAddr>,
+        first_deadline: Instant,
     ) {
         let sink = Rc::new(TcpSink {
             wr: Writer::Stream(Mutex::new(wr)),
             stats: self.stats.clone(),
         });
-        let mut buf = vec![0u8; CONN_BUF];
+        let idle = self.worker.limits.idle_timeout;
+        let mut deadline = first_deadline;
+        let mut buf = vec![0u8; SMALL_BUF];
         let mut out = Vec::new();
         let (mut start, mut end) = (0usize, 0usize);
         'conn: loop {
-            match rd.read(&mut buf[end..]).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => end += n,
+            let read = tokio::time::timeout_at(deadline.into(), rd.read(&mut buf[end..]));
+            match read.await {
+                Ok(Ok(0) | Err(_)) => break,
+                Ok(Ok(n)) => end += n,
+                Err(_) if self.timed_out(deadline == first_deadline) => break,
+                Err(_) => {
+                    deadline = Instant::now() + idle;
+                    continue;
+                }
             }
             loop {
                 let len = match stream_frame_len(&buf[start..end]) {
                     Ok(Some(len)) if end - start >= len => len,
-                    Ok(_) => break,
+                    Ok(Some(len)) => {
+                        grow(&mut buf, start, len);
+                        break;
+                    }
+                    Ok(None) => break,
                     Err(_) => {
                         self.stats.drop_packet(DropReason::Malformed);
                         break 'conn;
@@ -191,14 +240,29 @@ impl Conn {
                     sink.send(&out).await;
                 }
                 start += len;
+                deadline = Instant::now() + idle;
             }
             buf.copy_within(start..end, 0);
             (end, start) = (end - start, 0);
+            if end == 0 && buf.len() > SMALL_BUF {
+                buf = vec![0u8; SMALL_BUF];
+            }
         }
         self.worker
             .engine
             .borrow_mut()
             .client_gone(self.id, self.client);
+    }
+
+    /// A read deadline passed: true (counted) when the connection must close, i.e. no first frame
+    /// yet, or idle without an allocation.
+    fn timed_out(&self, first: bool) -> bool {
+        if first || !self.has_allocation() {
+            tracing::debug!(client = %self.client, first, "connection timed out");
+            self.stats.drop_packet(DropReason::Timeout);
+            return true;
+        }
+        false
     }
 
     /// Whether the client holds an allocation on this listener.
@@ -242,6 +306,15 @@ impl Conn {
                 .allocate(now, rq, ip, ClientSink::Tcp(sink.clone()), out);
         }
         !out.is_empty()
+    }
+}
+
+/// Makes room in `buf` for a frame of `len` bytes (at most a maximum-size frame) starting at
+/// `start`, keeping at least [`CONN_BUF`] so that several frames can be read at once.
+fn grow(buf: &mut Vec<u8>, start: usize, len: usize) {
+    let need = (start + len).max(CONN_BUF);
+    if buf.len() < start + len {
+        buf.resize(need, 0);
     }
 }
 

@@ -22,6 +22,7 @@ const BATCH: usize = 64;
 pub(crate) fn spawn_listeners(
     worker: &Rc<Worker>,
     id: ListenerId,
+    name: &Arc<str>,
     socks: Vec<std::net::UdpSocket>,
     relay_ip: RelayIp,
     stats: Arc<ListenerStats>,
@@ -43,11 +44,12 @@ pub(crate) fn spawn_listeners(
                 relay_ip,
                 stats: stats.clone(),
             };
-            tokio::task::spawn_local(ctx.run()).abort_handle()
+            super::supervise::listener(name.clone(), stats.clone(), move || ctx.clone().run())
         })
         .collect()
 }
 
+#[derive(Clone)]
 struct Listen {
     worker: Rc<Worker>,
     id: ListenerId,

@@ -25,10 +25,12 @@ use tokio::task::AbortHandle;
 use super::reserve::Reservations;
 use super::sockets;
 use super::tcp::TcpSink;
+use crate::engine::special::RelayAddrs;
 use crate::engine::{
     AllocId, AllocateRequest, Engine, EngineConfig, ListenerId, ListenerSpec, ListenerStats,
     PeerFilter, RelayError, Shared,
 };
+use crate::limits::Limits;
 use proto::turn::Family;
 
 /// Largest datagram we receive (a full-size UDP payload).
@@ -85,6 +87,8 @@ pub(crate) enum RelayIp {
 pub(crate) struct Relay {
     pub(crate) sock: Rc<UdpSocket>,
     task: Cell<Option<AbortHandle>>,
+    /// Where the socket is registered as one of the server's own addresses.
+    own: Option<(SocketAddr, Arc<RelayAddrs>)>,
 }
 
 impl std::fmt::Debug for Relay {
@@ -99,6 +103,9 @@ impl Drop for Relay {
     fn drop(&mut self) {
         if let Some(task) = self.task.take() {
             task.abort();
+        }
+        if let Some((addr, relays)) = self.own.take() {
+            relays.remove(addr);
         }
     }
 }
@@ -137,6 +144,27 @@ pub(crate) struct Worker {
     pub(crate) socket_buffer: usize,
     /// Reserved relay ports (EVEN-PORT / RESERVATION-TOKEN), shared by all workers.
     reservations: Arc<Reservations>,
+    /// Live relay addresses of all workers (refused as peers).
+    relays: Arc<RelayAddrs>,
+    /// Connection limits and timeouts, relay port range.
+    pub(crate) limits: Arc<Limits>,
+    /// Open connections per listener and client IP, shared by all workers.
+    pub(crate) conns: Arc<super::conns::ConnLimits>,
+}
+
+/// What a worker shares with the others and the control plane.
+#[derive(Debug)]
+pub(crate) struct WorkerEnv {
+    /// SO_RCVBUF/SO_SNDBUF of relay sockets.
+    pub(crate) socket_buffer: usize,
+    /// Reserved relay ports.
+    pub(crate) reservations: Arc<Reservations>,
+    /// Live relay addresses of all workers.
+    pub(crate) relays: Arc<RelayAddrs>,
+    /// Limits in force.
+    pub(crate) limits: Arc<Limits>,
+    /// Open connections of all workers.
+    pub(crate) conns: Arc<super::conns::ConnLimits>,
 }
 
 impl Worker {
@@ -178,14 +206,14 @@ impl Worker {
                 .reservations
                 .take(token, now)
                 .ok_or(RelayError::UnknownReservation)?;
-            return Ok((Relay::new(sock)?, addr));
+            return Ok((Relay::new(sock, addr, &self.relays)?, addr));
         }
         let ip = relay_family(ip, rq.family)?;
         if !rq.reserve {
-            return bind_relay(ip, rq.even_port, self.socket_buffer);
+            return bind_relay(ip, rq.even_port, self.relay_opts(), &self.relays);
         }
         let ((even, addr), (odd, odd_addr)) =
-            sockets::relay_pair(ip, self.socket_buffer).map_err(|error| {
+            sockets::relay_pair(ip, self.relay_opts()).map_err(|error| {
                 tracing::warn!(%ip, %error, "cannot bind a relay port pair");
                 RelayError::Capacity
             })?;
@@ -194,7 +222,14 @@ impl Worker {
                 .insert(odd, odd_addr, now)
                 .ok_or(RelayError::Capacity)?,
         );
-        Ok((Relay::new(even)?, addr))
+        Ok((Relay::new(even, addr, &self.relays)?, addr))
+    }
+
+    fn relay_opts(&self) -> sockets::RelayOpts {
+        sockets::RelayOpts {
+            buffer: self.socket_buffer,
+            ports: self.limits.relay_ports,
+        }
     }
 
     fn apply(self: &Rc<Self>, cmd: Command) {
@@ -207,19 +242,21 @@ impl Worker {
                 relay_ip,
             } => {
                 let stats = spec.stats.clone();
+                let name = spec.name.clone();
                 self.engine.borrow_mut().add_listener(id, spec);
+                let n = &name;
                 let tasks = match sockets {
                     ListenerSockets::Udp(socks) => {
-                        super::udp::spawn_listeners(self, id, socks, relay_ip, stats)
+                        super::udp::spawn_listeners(self, id, n, socks, relay_ip, stats)
                     }
                     ListenerSockets::Tcp(socks) => {
-                        super::tcp::spawn_listeners(self, id, socks, relay_ip, stats, None)
+                        super::tcp::spawn_listeners(self, id, n, socks, relay_ip, stats, None)
                     }
                     ListenerSockets::Tls(socks, tls) => {
-                        super::tcp::spawn_listeners(self, id, socks, relay_ip, stats, Some(tls))
+                        super::tcp::spawn_listeners(self, id, n, socks, relay_ip, stats, Some(tls))
                     }
                     ListenerSockets::Dtls(sock, cfg) => {
-                        super::dtls::spawn_listener(self, id, sock, *cfg, relay_ip, stats)
+                        super::dtls::spawn_listener(self, id, n, sock, *cfg, relay_ip, stats)
                     }
                 };
                 self.tasks.borrow_mut().insert(id, tasks);
@@ -253,21 +290,33 @@ fn relay_family(ip: IpAddr, family: Family) -> Result<IpAddr, RelayError> {
     }
 }
 
-fn bind_relay(ip: IpAddr, even: bool, buffer: usize) -> Result<(Relay, SocketAddr), RelayError> {
-    let (sock, addr) = sockets::relay_socket(ip, even, buffer).map_err(|error| {
+fn bind_relay(
+    ip: IpAddr,
+    even: bool,
+    opts: sockets::RelayOpts,
+    relays: &Arc<RelayAddrs>,
+) -> Result<(Relay, SocketAddr), RelayError> {
+    let (sock, addr) = sockets::relay_socket(ip, even, opts).map_err(|error| {
         tracing::warn!(%ip, %error, "cannot bind a relay socket");
         RelayError::Capacity
     })?;
-    Ok((Relay::new(sock)?, addr))
+    Ok((Relay::new(sock, addr, relays)?, addr))
 }
 
 impl Relay {
-    /// Registers `sock` with the worker's runtime (no reader task yet).
-    fn new(sock: std::net::UdpSocket) -> Result<Self, RelayError> {
+    /// Registers `sock` (bound on `addr`) with the worker's runtime (no reader task yet) and as
+    /// one of the server's own addresses.
+    fn new(
+        sock: std::net::UdpSocket,
+        addr: SocketAddr,
+        relays: &Arc<RelayAddrs>,
+    ) -> Result<Self, RelayError> {
         let sock = UdpSocket::from_std(sock).map_err(|_| RelayError::Capacity)?;
+        relays.insert(addr);
         Ok(Self {
             sock: Rc::new(sock),
             task: Cell::new(None),
+            own: Some((addr, relays.clone())),
         })
     }
 }
@@ -283,8 +332,7 @@ pub(crate) fn spawn(
     index: usize,
     cfg: Arc<EngineConfig>,
     shared: Arc<Shared>,
-    socket_buffer: usize,
-    reservations: Arc<Reservations>,
+    env: WorkerEnv,
 ) -> std::io::Result<WorkerHandle> {
     let (tx, rx) = mpsc::unbounded_channel();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -294,7 +342,7 @@ pub(crate) fn spawn(
         .name(format!("stunnerd-worker-{index}"))
         .spawn(move || {
             let local = tokio::task::LocalSet::new();
-            local.block_on(&rt, run(cfg, shared, socket_buffer, reservations, rx));
+            local.block_on(&rt, run(cfg, shared, env, rx));
         })?;
     Ok(WorkerHandle { tx })
 }
@@ -302,8 +350,7 @@ pub(crate) fn spawn(
 async fn run(
     cfg: Arc<EngineConfig>,
     shared: Arc<Shared>,
-    socket_buffer: usize,
-    reservations: Arc<Reservations>,
+    env: WorkerEnv,
     mut rx: mpsc::UnboundedReceiver<Command>,
 ) {
     let worker = Rc::new(Worker {
@@ -313,8 +360,11 @@ async fn run(
             out: Vec::with_capacity(RX_BUF + 64),
         }),
         tasks: RefCell::new(HashMap::new()),
-        socket_buffer,
-        reservations,
+        socket_buffer: env.socket_buffer,
+        reservations: env.reservations,
+        relays: env.relays,
+        limits: env.limits,
+        conns: env.conns,
     });
     let timer = tokio::task::spawn_local(timer(worker.clone()));
     while let Some(cmd) = rx.recv().await {

@@ -1,10 +1,13 @@
 //! Long-term credential checks (RFC 8489 §9.2) for the three auth modes of the config, and the
 //! stateless nonces with expiry that make 438 Stale Nonce work across shards and listener restarts.
 //!
-//! Nonce = 8 hex digits of its expiry (seconds since the engine epoch) + 16 hex digits of
-//! HMAC-SHA1(secret, expiry). Any shard can check it; nothing is stored per client.
+//! Nonce = 8 lowercase hex digits of its expiry (seconds since the engine epoch) + 16 lowercase hex
+//! digits of HMAC-SHA1(secret, expiry, client IP). Any shard can check it; nothing is stored per
+//! client. A nonce is valid only from the client IP it was issued to, only in exactly the form it
+//! was issued in, and is compared in constant time.
 
 use std::fmt::Write as _;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -128,43 +131,61 @@ pub(crate) struct Nonces {
 }
 
 impl Nonces {
-    /// A fresh nonce valid until `now + lifetime`, written into `out`.
-    pub(crate) fn issue(&self, shared: &Shared, now: Instant, out: &mut String) {
+    /// A fresh nonce for `client` valid until `now + lifetime`, written into `out`.
+    pub(crate) fn issue(&self, shared: &Shared, now: Instant, client: IpAddr, out: &mut String) {
         let expiry = secs_since(shared, now).saturating_add(self.lifetime.as_secs().max(1)) as u32;
-        out.clear();
-        let _ = write!(out, "{expiry:08x}");
-        for b in nonce_mac(shared, expiry) {
-            let _ = write!(out, "{b:02x}");
-        }
+        write_nonce(shared, expiry, client, out);
     }
 
-    /// Whether `nonce` was issued by this process (any shard) and has not expired.
-    /// `Err(())` means forged or garbled, `Ok(false)` stale.
-    pub(crate) fn check(&self, shared: &Shared, now: Instant, nonce: &str) -> Result<bool, ()> {
+    /// Whether `nonce` was issued by this process (any shard) to `client` and has not expired.
+    /// `Err(())` means forged, garbled, altered or issued to another address, `Ok(false)` stale.
+    pub(crate) fn check(
+        &self,
+        shared: &Shared,
+        now: Instant,
+        client: IpAddr,
+        nonce: &str,
+    ) -> Result<bool, ()> {
         if nonce.len() != NONCE_LEN || !nonce.is_ascii() {
             return Err(());
         }
-        let (exp_hex, mac_hex) = nonce.split_at(8);
-        let expiry = u32::from_str_radix(exp_hex, 16).map_err(|_| ())?;
-        let mac = nonce_mac(shared, expiry);
-        for (i, b) in mac.iter().enumerate() {
-            let got = mac_hex.get(2 * i..2 * i + 2).ok_or(())?;
-            if u8::from_str_radix(got, 16).map_err(|_| ())? != *b {
-                return Err(());
-            }
+        let expiry = u32::from_str_radix(&nonce[..8], 16).map_err(|_| ())?;
+        let mut expected = String::with_capacity(NONCE_LEN);
+        write_nonce(shared, expiry, client, &mut expected);
+        if !constant_time_eq(expected.as_bytes(), nonce.as_bytes()) {
+            return Err(());
         }
         Ok(u64::from(expiry) > secs_since(shared, now))
     }
+}
+
+/// The nonce of `expiry` for `client`, in its only accepted (lowercase hex) form.
+fn write_nonce(shared: &Shared, expiry: u32, client: IpAddr, out: &mut String) {
+    out.clear();
+    let _ = write!(out, "{expiry:08x}");
+    for b in nonce_mac(shared, expiry, client) {
+        let _ = write!(out, "{b:02x}");
+    }
+}
+
+/// Equality whose running time does not depend on where the inputs differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    a.len() == b.len() && diff == 0
 }
 
 fn secs_since(shared: &Shared, now: Instant) -> u64 {
     now.saturating_duration_since(shared.epoch).as_secs()
 }
 
-fn nonce_mac(shared: &Shared, expiry: u32) -> [u8; 8] {
+fn nonce_mac(shared: &Shared, expiry: u32, client: IpAddr) -> [u8; 8] {
     let mut mac =
         HmacSha1::new_from_slice(&shared.nonce_secret).unwrap_or_else(|_| unreachable_hmac());
     mac.update(&expiry.to_be_bytes());
+    match client.to_canonical() {
+        IpAddr::V4(ip) => mac.update(&ip.octets()),
+        IpAddr::V6(ip) => mac.update(&ip.octets()),
+    }
     let full = mac.finalize().into_bytes();
     let mut out = [0u8; 8];
     out.copy_from_slice(&full[..8]);
@@ -185,22 +206,45 @@ mod tests {
         let n = Nonces {
             lifetime: Duration::from_secs(60),
         };
+        let ip: IpAddr = "192.0.2.1".parse().expect("ip");
         let mut nonce = String::new();
-        n.issue(&s, s.epoch, &mut nonce);
+        n.issue(&s, s.epoch, ip, &mut nonce);
         assert_eq!(nonce.len(), NONCE_LEN);
         assert_eq!(
-            n.check(&s, s.epoch + Duration::from_secs(59), &nonce),
+            n.check(&s, s.epoch + Duration::from_secs(59), ip, &nonce),
             Ok(true)
         );
         assert_eq!(
-            n.check(&s, s.epoch + Duration::from_secs(61), &nonce),
+            n.check(&s, s.epoch + Duration::from_secs(61), ip, &nonce),
             Ok(false)
         );
         let mut forged = nonce.clone();
         forged.replace_range(23..24, if nonce.ends_with('0') { "1" } else { "0" });
-        assert_eq!(n.check(&s, s.epoch, &forged), Err(()));
-        assert_eq!(n.check(&s, s.epoch, "short"), Err(()));
-        assert_eq!(n.check(&s, s.epoch, "ééééééééééé"), Err(()));
+        assert_eq!(n.check(&s, s.epoch, ip, &forged), Err(()));
+        assert_eq!(n.check(&s, s.epoch, ip, "short"), Err(()));
+        assert_eq!(n.check(&s, s.epoch, ip, "ééééééééééé"), Err(()));
+    }
+
+    #[test]
+    fn nonces_are_bound_to_the_client_ip_and_to_their_exact_form() {
+        let s = shared();
+        let n = Nonces {
+            lifetime: Duration::from_secs(60),
+        };
+        let ip: IpAddr = "192.0.2.1".parse().expect("ip");
+        let mut nonce = String::new();
+        n.issue(&s, s.epoch, ip, &mut nonce);
+        let other: IpAddr = "192.0.2.2".parse().expect("ip");
+        assert_eq!(n.check(&s, s.epoch, other, &nonce), Err(()));
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().expect("ip");
+        assert_eq!(n.check(&s, s.epoch, mapped, &nonce), Ok(true));
+        // Upper-case hex or a '+' sign decode to the same numbers but are not what we issued.
+        let upper = nonce.to_uppercase();
+        if upper != nonce {
+            assert_eq!(n.check(&s, s.epoch, ip, &upper), Err(()));
+        }
+        let plus = format!("+{}", &nonce[1..]);
+        assert_eq!(n.check(&s, s.epoch, ip, &plus), Err(()));
     }
 
     #[test]

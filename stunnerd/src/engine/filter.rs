@@ -1,19 +1,66 @@
 //! Peer filtering, the security boundary of the relay: a peer is reachable through a listener only if
-//! it matches an endpoint of a cluster routed from that listener. The engine holds resolved rules
-//! (STRICT_DNS names are resolved by the driver and passed in as IP endpoints).
+//! it matches an endpoint of a cluster routed from that listener and is not on the built-in
+//! deny-list (`special`: special-purpose ranges unless a route names them explicitly, and the
+//! server's own listener and relay addresses, always). The engine holds resolved rules (STRICT_DNS
+//! names are resolved by the driver and passed in as IP endpoints, which never open a special range).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use proto::config::Endpoint;
 
+use super::special::{self, RelayAddrs};
 use super::stats::ClusterStats;
+
+/// One endpoint of a cluster.
+#[derive(Debug, Clone)]
+struct Rule {
+    endpoint: Endpoint,
+    cluster: u16,
+    /// Written wholly inside a special-purpose range: may reach it.
+    opens_special: bool,
+}
+
+/// The server's own addresses, which no peer may be.
+#[derive(Debug, Clone, Default)]
+pub struct OwnAddrs {
+    /// Listener addresses; an unspecified IP stands for every IP in `ips` (and loopback).
+    pub listeners: Vec<SocketAddr>,
+    /// IPs the server's listeners and relays are bound on (STUNNER_ADDR included).
+    pub ips: Vec<IpAddr>,
+    /// Relay sockets are bound on IPs not known in advance (wildcard listener without
+    /// STUNNER_ADDR): check every peer against the live relay addresses.
+    pub any_ip: bool,
+    /// Live relay sockets of every worker.
+    pub relays: Arc<RelayAddrs>,
+}
+
+impl OwnAddrs {
+    fn is_own_ip(&self, ip: IpAddr) -> bool {
+        self.any_ip || ip.is_loopback() || ip.is_unspecified() || self.ips.contains(&ip)
+    }
+
+    /// Whether `peer` (canonical) is one of the server's own listener or relay addresses.
+    #[inline]
+    fn contains(&self, peer: SocketAddr) -> bool {
+        let ip = peer.ip();
+        if !self.is_own_ip(ip) {
+            return false;
+        }
+        let listener = self
+            .listeners
+            .iter()
+            .any(|l| l.port() == peer.port() && (l.ip() == ip || l.ip().is_unspecified()));
+        listener || self.relays.contains(peer)
+    }
+}
 
 /// The peers one listener may relay to, with the per-cluster counters of the matching cluster.
 #[derive(Debug, Clone, Default)]
 pub struct PeerFilter {
-    rules: Vec<(Endpoint, u16)>,
+    rules: Vec<Rule>,
     clusters: Vec<Arc<ClusterStats>>,
+    own: OwnAddrs,
 }
 
 impl PeerFilter {
@@ -22,31 +69,68 @@ impl PeerFilter {
         Self::default()
     }
 
-    /// Adds a cluster with its resolved endpoints (DNS endpoints must already be replaced by
-    /// [`Endpoint::from_ip`] entries; any left unresolved never match).
+    /// The server's own addresses, refused as peers whatever the routes say.
+    pub fn set_own(&mut self, own: OwnAddrs) {
+        self.own = own;
+    }
+
+    /// Adds a cluster with the endpoints of its config (an endpoint written wholly inside a
+    /// special-purpose range opens it).
     pub fn add_cluster(
         &mut self,
         endpoints: impl IntoIterator<Item = Endpoint>,
         stats: Arc<ClusterStats>,
     ) {
-        let idx = u16::try_from(self.clusters.len()).unwrap_or(u16::MAX);
+        self.add_cluster_rules(endpoints.into_iter().map(|e| (e, true)), stats);
+    }
+
+    /// Adds a cluster with `(endpoint, written in the config)` pairs: the resolved addresses of DNS
+    /// endpoints ([`Endpoint::from_ip`], `false`) never open a special-purpose range.
+    pub fn add_cluster_rules(
+        &mut self,
+        endpoints: impl IntoIterator<Item = (Endpoint, bool)>,
+        stats: Arc<ClusterStats>,
+    ) {
+        let cluster = u16::try_from(self.clusters.len()).unwrap_or(u16::MAX);
         self.clusters.push(stats);
-        self.rules.extend(endpoints.into_iter().map(|e| (e, idx)));
+        self.rules
+            .extend(endpoints.into_iter().map(|(endpoint, literal)| Rule {
+                opens_special: literal && special::opens_special(&endpoint),
+                endpoint,
+                cluster,
+            }));
     }
 
     /// The cluster allowing `peer` (IP and port), if any.
     #[inline]
     pub fn cluster_of(&self, peer: SocketAddr) -> Option<u16> {
+        let peer = special::canonical(peer);
+        if self.own.contains(peer) {
+            return None;
+        }
         let (ip, port) = (peer.ip(), peer.port());
+        let special = special::is_special(ip);
         self.rules
             .iter()
-            .find(|(e, _)| e.matches(ip, port))
-            .map(|(_, c)| *c)
+            .find(|r| r.endpoint.matches(ip, port) && (r.opens_special || !special))
+            .map(|r| r.cluster)
     }
 
-    /// Whether some endpoint allows the peer IP on at least one port (CreatePermission is per IP).
+    /// Whether some endpoint allows the peer IP on at least one port (CreatePermission is per IP;
+    /// the server's own addresses are refused per packet by [`Self::cluster_of`]).
     pub fn allows_ip(&self, ip: IpAddr) -> bool {
-        self.rules.iter().any(|(e, _)| e.contains_ip(ip))
+        let ip = ip.to_canonical();
+        let special = special::is_special(ip);
+        self.rules
+            .iter()
+            .any(|r| r.endpoint.contains_ip(ip) && (r.opens_special || !special))
+    }
+
+    /// Whether `peer` is one of the server's own listener or relay addresses (checked for every
+    /// packet: a relay port may be bound after a channel to it).
+    #[inline]
+    pub fn is_own(&self, peer: SocketAddr) -> bool {
+        self.own.contains(special::canonical(peer))
     }
 
     /// The counters of cluster `idx` (as returned by [`Self::cluster_of`]).

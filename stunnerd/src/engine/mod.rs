@@ -19,9 +19,11 @@ mod alloc;
 mod auth;
 mod filter;
 mod permissions;
+mod ratelimit;
 mod relay;
 mod requests;
 mod shared;
+pub mod special;
 pub mod stats;
 
 #[cfg(test)]
@@ -37,7 +39,7 @@ use proto::turn::{Family, TransactionId};
 
 pub use alloc::AllocId;
 pub use auth::{Auth, AuthError, rest_api_password};
-pub use filter::PeerFilter;
+pub use filter::{OwnAddrs, PeerFilter};
 pub use shared::{AllocOutcome, Shared};
 pub use stats::{ClusterStats, DropReason, ListenerStats, Traffic};
 
@@ -70,6 +72,10 @@ pub struct EngineConfig {
     pub realm: String,
     /// Most allocations per username over all shards (0 = unlimited).
     pub user_quota: u32,
+    /// Most allocations per client IP over all shards (0 = unlimited).
+    pub client_quota: u32,
+    /// Most allocations over all shards (0 = unlimited).
+    pub max_allocations: u32,
     /// How long a nonce stays valid before 438 Stale Nonce.
     pub nonce_lifetime: Duration,
     /// SOFTWARE attribute of responses (empty = none).
@@ -86,6 +92,8 @@ impl Default for EngineConfig {
             auth: Auth::None,
             realm: "stunner.l7mp.io".into(),
             user_quota: 0,
+            client_quota: 0,
+            max_allocations: 0,
             nonce_lifetime: Duration::from_secs(600),
             software: String::new(),
             default_lifetime: DEFAULT_LIFETIME,
@@ -225,6 +233,8 @@ pub struct Engine<R> {
     next_purge: Option<Instant>,
     rng: u64,
     nonce_buf: String,
+    /// Budget of 401/438 challenges per source (reflection).
+    challenges: ratelimit::ChallengeLimiter,
 }
 
 impl<R> Engine<R> {
@@ -244,6 +254,7 @@ impl<R> Engine<R> {
             next_purge: None,
             rng: seed,
             nonce_buf: String::with_capacity(32),
+            challenges: ratelimit::ChallengeLimiter::default(),
         }
     }
 
@@ -361,6 +372,7 @@ impl<R> Engine<R> {
         };
         self.by_client.remove(&(a.listener, a.client));
         self.shared.quota_release(&a.username);
+        self.shared.ip_quota_release(a.client.ip());
         self.shared.allocation_closed();
         if let Some(l) = self.listeners.iter().find(|l| l.id == a.listener) {
             tracing::debug!(listener = %l.spec.name, client = %a.client, relay = %a.relay_addr,

@@ -78,6 +78,9 @@ impl<R> Engine<R> {
         let Some(stats) = ch.cluster.and_then(|c| l.spec.filter.stats(c)) else {
             return self.dropped(li, DropReason::Filtered);
         };
+        if l.spec.filter.is_own(ch.peer) {
+            return self.dropped(li, DropReason::Filtered);
+        }
         stats.tx(cd.data.len());
         Action::Relay {
             relay: &a.relay,
@@ -196,7 +199,8 @@ impl<R> Engine<R> {
             return None;
         }
         let (cluster, channel) = match a.channel_to(peer, now) {
-            Some(ch) => (ch.cluster, Some(ch.number)),
+            Some(ch) if !l.spec.filter.is_own(peer) => (ch.cluster, Some(ch.number)),
+            Some(_) => (None, None),
             None => (l.spec.filter.cluster_of(peer), None),
         };
         let Some(cstats) = cluster.and_then(|c| l.spec.filter.stats(c)) else {

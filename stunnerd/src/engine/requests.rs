@@ -43,9 +43,31 @@ impl<R> Engine<R> {
         class: Class,
         fill: impl FnOnce(&mut MessageBuilder<'_>),
     ) {
+        self.build(out, req, class, true, fill);
+    }
+
+    /// [`Self::respond`] without SOFTWARE (answers to unauthenticated requests stay small).
+    pub(super) fn respond_bare(
+        &self,
+        out: &mut Vec<u8>,
+        req: &Req,
+        class: Class,
+        fill: impl FnOnce(&mut MessageBuilder<'_>),
+    ) {
+        self.build(out, req, class, false, fill);
+    }
+
+    fn build(
+        &self,
+        out: &mut Vec<u8>,
+        req: &Req,
+        class: Class,
+        software: bool,
+        fill: impl FnOnce(&mut MessageBuilder<'_>),
+    ) {
         let mut b = MessageBuilder::new(out, MessageType::new(class, req.method), req.tid);
         fill(&mut b);
-        if !self.cfg.software.is_empty() {
+        if software && req.key.is_some() && !self.cfg.software.is_empty() {
             b.software(&self.cfg.software);
         }
         b.fingerprint(true);
@@ -80,10 +102,16 @@ impl<R> Engine<R> {
         req: &Req,
         code: u16,
     ) -> Action<'a, R> {
+        let spec = &self.listeners[req.li].spec;
+        if !spec.stream && !self.challenges.allow(req.client.ip(), now) {
+            return self.dropped(req.li, DropReason::RateLimited);
+        }
         let mut nonce = std::mem::take(&mut self.nonce_buf);
-        self.nonces.issue(&self.shared, now, &mut nonce);
+        self.nonces
+            .issue(&self.shared, now, req.client.ip(), &mut nonce);
         let reason = code::reason(code);
-        self.respond(out, req, Class::Error, |b| {
+        // No SOFTWARE: an unauthenticated answer must stay small (reflection).
+        self.respond_bare(out, req, Class::Error, |b| {
             b.error_code(code, reason)
                 .realm(&self.cfg.realm)
                 .nonce(&nonce);
@@ -269,7 +297,7 @@ impl<R> Engine<R> {
                 "Missing USERNAME, REALM or NONCE",
             ));
         };
-        if self.nonces.check(&self.shared, now, nonce) != Ok(true) {
+        if self.nonces.check(&self.shared, now, req.client.ip(), nonce) != Ok(true) {
             return Err(self.challenge(now, out, req, code::STALE_NONCE));
         }
         let key = self
@@ -359,6 +387,9 @@ impl<R> Engine<R> {
                 "User quota reached",
             );
         }
+        if let Some(refused) = self.limits_refuse(req, out) {
+            return refused;
+        }
         Action::Allocate(AllocateRequest {
             listener: self.listeners[req.li].id,
             client: req.client,
@@ -372,6 +403,34 @@ impl<R> Engine<R> {
             key: req.key,
             lifetime: self.cfg.granted_lifetime(msg.lifetime()),
         })
+    }
+
+    /// Answers 486 (client IP quota) or 508 (server full) when an allocation would exceed the
+    /// per-client-IP or total limit; counted by outcome.
+    fn limits_refuse<'a>(&self, req: &Req, out: &mut Vec<u8>) -> Option<Action<'a, R>> {
+        if !self.shared.capacity_allows(self.cfg.max_allocations) {
+            self.shared.record_outcome(AllocOutcome::RejectedCapacity);
+            return Some(self.fail(
+                out,
+                req,
+                code::INSUFFICIENT_CAPACITY,
+                "Server allocation limit reached",
+            ));
+        }
+        if !self
+            .shared
+            .ip_quota_allows(req.client.ip(), self.cfg.client_quota)
+        {
+            self.shared
+                .record_outcome(AllocOutcome::RejectedClientQuota);
+            return Some(self.fail(
+                out,
+                req,
+                code::ALLOCATION_QUOTA_REACHED,
+                "Client address quota reached",
+            ));
+        }
+        None
     }
 
     fn allocate_success<'a>(
@@ -458,6 +517,21 @@ impl<R> Engine<R> {
                 &req,
                 code::ALLOCATION_QUOTA_REACHED,
                 "User quota reached",
+            );
+            return None;
+        }
+        if !self
+            .shared
+            .ip_quota_take(rq.client.ip(), self.cfg.client_quota)
+        {
+            self.shared.quota_release(&rq.username);
+            self.shared
+                .record_outcome(AllocOutcome::RejectedClientQuota);
+            self.fail(
+                out,
+                &req,
+                code::ALLOCATION_QUOTA_REACHED,
+                "Client address quota reached",
             );
             return None;
         }

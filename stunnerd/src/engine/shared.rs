@@ -3,6 +3,7 @@
 //! relayed packet.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Instant;
@@ -18,15 +19,21 @@ pub enum AllocOutcome {
     RejectedQuota,
     /// Refused because the server is draining (508).
     RejectedDraining,
+    /// Refused by the per-client-IP allocation limit (486).
+    RejectedClientQuota,
+    /// Refused by the total allocation limit (508).
+    RejectedCapacity,
 }
 
 impl AllocOutcome {
     /// Every outcome, in index order.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 6] = [
         Self::Created,
         Self::RejectedAuth,
         Self::RejectedQuota,
         Self::RejectedDraining,
+        Self::RejectedClientQuota,
+        Self::RejectedCapacity,
     ];
 
     /// The label value.
@@ -36,6 +43,8 @@ impl AllocOutcome {
             Self::RejectedAuth => "rejected_auth",
             Self::RejectedQuota => "rejected_quota",
             Self::RejectedDraining => "rejected_draining",
+            Self::RejectedClientQuota => "rejected_client_quota",
+            Self::RejectedCapacity => "rejected_capacity",
         }
     }
 }
@@ -51,8 +60,9 @@ pub struct Shared {
     pub(crate) unix_at_epoch: u64,
     draining: AtomicBool,
     quota: Mutex<HashMap<Box<str>, u32>>,
+    ip_quota: Mutex<HashMap<IpAddr, u32>>,
     active: AtomicI64,
-    outcomes: [AtomicU64; 4],
+    outcomes: [AtomicU64; AllocOutcome::ALL.len()],
     dropped: AtomicU64,
 }
 
@@ -65,6 +75,7 @@ impl Shared {
             unix_at_epoch,
             draining: AtomicBool::new(false),
             quota: Mutex::new(HashMap::new()),
+            ip_quota: Mutex::new(HashMap::new()),
             active: AtomicI64::new(0),
             outcomes: Default::default(),
             dropped: AtomicU64::new(0),
@@ -139,6 +150,40 @@ impl Shared {
                 map.remove(user);
             }
         }
+    }
+
+    /// Whether client `ip` may open one more allocation under `quota` (0 = unlimited).
+    pub(crate) fn ip_quota_allows(&self, ip: IpAddr, quota: u32) -> bool {
+        let map = self.ip_quota.lock().unwrap_or_else(|e| e.into_inner());
+        quota == 0 || map.get(&ip.to_canonical()).copied().unwrap_or(0) < quota
+    }
+
+    /// Takes one unit of client `ip`'s quota; false (and nothing taken) when it is exhausted.
+    pub(crate) fn ip_quota_take(&self, ip: IpAddr, quota: u32) -> bool {
+        let mut map = self.ip_quota.lock().unwrap_or_else(|e| e.into_inner());
+        let used = map.entry(ip.to_canonical()).or_insert(0);
+        if quota != 0 && *used >= quota {
+            return false;
+        }
+        *used += 1;
+        true
+    }
+
+    /// Gives back one unit of client `ip`'s quota.
+    pub(crate) fn ip_quota_release(&self, ip: IpAddr) {
+        let mut map = self.ip_quota.lock().unwrap_or_else(|e| e.into_inner());
+        let ip = ip.to_canonical();
+        if let Some(used) = map.get_mut(&ip) {
+            *used = used.saturating_sub(1);
+            if *used == 0 {
+                map.remove(&ip);
+            }
+        }
+    }
+
+    /// Whether one more allocation fits under the total limit `max` (0 = unlimited).
+    pub(crate) fn capacity_allows(&self, max: u32) -> bool {
+        max == 0 || self.active_allocations() < i64::from(max)
     }
 
     fn quota_of(&self, user: &str) -> u32 {

@@ -54,17 +54,26 @@ pub enum DropReason {
     /// A TLS connection closed before its handshake finished (plaintext or garbage on a TLS port,
     /// a failed or timed-out handshake).
     TlsHandshake,
+    /// A connection refused or closed by a connection limit (per listener or per source IP).
+    ConnectionLimit,
+    /// A connection closed by the first-request or idle timeout.
+    Timeout,
+    /// An unauthenticated request over UDP not answered: its source used up its challenge budget.
+    RateLimited,
 }
 
 impl DropReason {
     /// Every reason, in the order of [`ListenerStats::dropped`].
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 9] = [
         Self::Malformed,
         Self::NoAllocation,
         Self::NoPermission,
         Self::Filtered,
         Self::SendFailed,
         Self::TlsHandshake,
+        Self::ConnectionLimit,
+        Self::Timeout,
+        Self::RateLimited,
     ];
 
     /// The `reason` label value.
@@ -76,6 +85,9 @@ impl DropReason {
             Self::Filtered => "filtered",
             Self::SendFailed => "send_failed",
             Self::TlsHandshake => "tls_handshake",
+            Self::ConnectionLimit => "connection_limit",
+            Self::Timeout => "timeout",
+            Self::RateLimited => "rate_limited",
         }
     }
 }
@@ -122,6 +134,10 @@ pub struct ListenerStats {
     pub permission_denied: Counter,
     /// Dropped packets, indexed like [`DropReason::ALL`].
     pub dropped: [Counter; DropReason::ALL.len()],
+    /// Listener tasks that panicked (and were restarted).
+    pub listener_failures: Counter,
+    /// Connection or association tasks that panicked (the connection was closed).
+    pub connection_failures: Counter,
 }
 
 impl ListenerStats {

@@ -54,6 +54,10 @@ pub struct ListenerTotals {
     pub permission_denied: u64,
     /// Dropped packets by reason.
     pub dropped: [u64; DropReason::ALL.len()],
+    /// Panicked listener tasks (restarted).
+    pub listener_failures: u64,
+    /// Panicked connection tasks.
+    pub connection_failures: u64,
 }
 
 /// Cluster counters summed over workers: traffic with the cluster's peers.
@@ -101,6 +105,8 @@ impl StatsHub {
                 t.connections += s.connections.get();
                 t.connections_total += s.connections_total.get();
                 t.permission_denied += s.permission_denied.get();
+                t.listener_failures += s.listener_failures.get();
+                t.connection_failures += s.connection_failures.get();
                 for (acc, c) in t.dropped.iter_mut().zip(&s.dropped) {
                     *acc += c.get();
                 }

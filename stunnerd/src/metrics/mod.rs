@@ -192,6 +192,25 @@ impl Metrics {
             "Client and peer packets dropped, by reason.",
             MetricType::Counter,
             dropped,
+        )?;
+        let failures = totals.iter().flat_map(|(n, t)| {
+            [
+                (
+                    vec![("name", n.as_str()), ("task", "listener")],
+                    t.listener_failures,
+                ),
+                (
+                    vec![("name", n.as_str()), ("task", "connection")],
+                    t.connection_failures,
+                ),
+            ]
+        });
+        family(
+            enc,
+            "stunner_listener_failures",
+            "Listener tasks (restarted) and connection tasks (closed) that panicked.",
+            MetricType::Counter,
+            failures,
         )
     }
 
@@ -241,6 +260,7 @@ pub async fn serve(
     registry: Arc<Registry>,
 ) -> std::io::Result<()> {
     use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
     let handler = move || {
         let registry = registry.clone();
         async move {
@@ -261,6 +281,21 @@ pub async fn serve(
             }
         }
     };
-    let app = axum::Router::new().route(&path, axum::routing::get(handler));
+    // The path is matched literally, never as an axum route pattern: a configured path such as
+    // `/:x` or `/{x}` must neither panic nor become a wildcard.
+    let app =
+        axum::Router::new().fallback(move |method: axum::http::Method, uri: axum::http::Uri| {
+            let (ok, render) = (
+                uri.path() == path && method == axum::http::Method::GET,
+                handler.clone(),
+            );
+            async move {
+                if ok {
+                    render().await.into_response()
+                } else {
+                    StatusCode::NOT_FOUND.into_response()
+                }
+            }
+        });
     axum::serve(listener, app).await
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod certs;
+pub mod probe;
 pub mod turnc;
 
 use std::io::Read;
@@ -99,6 +100,11 @@ pub struct Stunnerd {
 impl Stunnerd {
     /// Starts stunnerd on `yaml` with extra flags and waits until `/ready` answers 200.
     pub fn start(ports: Ports, yaml: &str, args: &[&str]) -> Self {
+        Self::start_with_env(ports, yaml, args, &[])
+    }
+
+    /// [`Stunnerd::start`] with extra environment variables.
+    pub fn start_with_env(ports: Ports, yaml: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
         let config = scratch("config.yaml");
         std::fs::write(&config, yaml).expect("write config");
         let log = scratch("stunnerd.log");
@@ -109,6 +115,7 @@ impl Stunnerd {
             .args(args)
             .env("RUST_LOG_STYLE", "never")
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .stdout(out.try_clone().expect("dup"))
             .stderr(out)
             .spawn()

@@ -13,7 +13,9 @@
 //! Entries go away with their association ([`EntryGuard`]: close, handshake failure or timeout, idle
 //! timeout, listener stop), so a client may reconnect from the same address and port. At most
 //! [`MAX_HALF_OPEN`] handshakes are pending at once; a new one beyond that evicts the oldest, so
-//! spoofed ClientHellos from many ports cannot grow the table and stop hurting once they stop.
+//! spoofed ClientHellos from many ports cannot grow the table and stop hurting once they stop. One
+//! source IP holds at most [`MAX_HALF_OPEN_PER_IP`] of them: beyond that it evicts its own oldest,
+//! so a flood from one host cannot push out the handshakes of others.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -29,6 +31,8 @@ use super::fast::{self, FastPath};
 
 /// Most handshakes in progress at once per listener.
 pub(crate) const MAX_HALF_OPEN: usize = 128;
+/// Most handshakes in progress at once from one source IP.
+pub(crate) const MAX_HALF_OPEN_PER_IP: usize = 32;
 /// Datagrams queued per client before new ones are dropped (UDP semantics).
 const QUEUE: usize = 32;
 /// DTLS record content type of handshake messages.
@@ -38,7 +42,7 @@ const CLIENT_HELLO: u8 = 1;
 
 /// Whether `pkt` may open an association: a DTLS (version 0xfeXX) handshake record of epoch 0 whose
 /// first handshake message is a ClientHello.
-fn opens_association(pkt: &[u8]) -> bool {
+pub(super) fn opens_association(pkt: &[u8]) -> bool {
     matches!(
         pkt,
         [
@@ -105,6 +109,9 @@ impl Demux {
 
     /// Hands datagram `pkt` from `client` to its association, or opens one for it.
     pub(crate) fn route(this: &Rc<RefCell<Self>>, client: SocketAddr, pkt: &[u8]) -> Routed {
+        if !fast::well_formed(pkt) {
+            return Routed::Refused;
+        }
         let fast = this
             .borrow()
             .clients
@@ -123,12 +130,7 @@ impl Demux {
         if !opens_association(pkt) {
             return Routed::Refused;
         }
-        if d.half_open.len() >= MAX_HALF_OPEN
-            && let Some((old, serial)) = d.half_open.pop_front()
-        {
-            tracing::debug!(client = %old, "DTLS handshake evicted by a newer one");
-            d.remove(old, Some(serial));
-        }
+        d.make_room(client);
         let (tx, rx) = mpsc::channel(QUEUE);
         let _ = tx.try_send(pkt.to_vec());
         let (alive, gone) = oneshot::channel();
@@ -155,6 +157,24 @@ impl Demux {
             gone,
         };
         Routed::Opened(conn, guard)
+    }
+
+    /// Evicts a pending handshake when `client`'s IP or the whole table is at its limit: that IP's
+    /// oldest first, else the oldest of all.
+    fn make_room(&mut self, client: SocketAddr) {
+        let ip = client.ip();
+        let same_ip = self.half_open.iter().filter(|(c, _)| c.ip() == ip).count();
+        let victim = if same_ip >= MAX_HALF_OPEN_PER_IP {
+            self.half_open.iter().find(|(c, _)| c.ip() == ip).copied()
+        } else if self.half_open.len() >= MAX_HALF_OPEN {
+            self.half_open.front().copied()
+        } else {
+            None
+        };
+        if let Some((old, serial)) = victim {
+            tracing::debug!(client = %old, "DTLS handshake evicted by a newer one");
+            self.remove(old, Some(serial));
+        }
     }
 
     /// Drops the entry of `client` (only the one numbered `serial`, when given).
@@ -289,7 +309,7 @@ mod tests {
 
     fn hello(epoch: u8) -> Vec<u8> {
         let mut p = vec![22, 0xfe, 0xfd, 0, epoch, 0, 0, 0, 0, 0, 0, 0, 40, 1];
-        p.resize(54, 0);
+        p.resize(13 + 40, 0);
         p
     }
 
@@ -308,7 +328,7 @@ mod tests {
     async fn table_is_bounded_and_entries_go_with_their_guard() {
         let sock = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
         let demux = Demux::new(sock);
-        let addr = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+        let addr = |n: u16| SocketAddr::from(([127, 0, (n >> 8) as u8, n as u8], 4000 + n));
         let mut guards = Vec::new();
         for port in 1..=(MAX_HALF_OPEN as u16 * 3) {
             assert!(matches!(
@@ -338,5 +358,27 @@ mod tests {
             Routed::Opened(..)
         ));
         drop(guards);
+    }
+
+    #[tokio::test]
+    async fn one_source_cannot_evict_the_handshakes_of_others() {
+        let sock = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
+        let demux = Demux::new(sock);
+        let victim = SocketAddr::from(([10, 0, 0, 1], 5000));
+        let _victim = match Demux::route(&demux, victim, &hello(0)) {
+            Routed::Opened(conn, guard) => (conn, guard),
+            other => panic!("not opened: {other:?}"),
+        };
+        let mut flood = Vec::new();
+        for port in 1..=1000u16 {
+            if let Routed::Opened(conn, guard) =
+                Demux::route(&demux, SocketAddr::from(([10, 0, 0, 2], port)), &hello(0))
+            {
+                flood.push((conn, guard));
+            }
+            let d = demux.borrow();
+            assert!(d.clients.contains_key(&victim), "victim evicted at {port}");
+            assert!(d.half_open.len() <= 1 + MAX_HALF_OPEN_PER_IP);
+        }
     }
 }

@@ -36,6 +36,8 @@ const APPLICATION_DATA: u8 = 23;
 const REPLAY_WINDOW: usize = 64;
 /// Largest DTLS 1.2 sequence number.
 const MAX_SEQUENCE: u64 = 0x0000_FFFF_FFFF_FFFF;
+/// Smallest body of an encrypted (epoch ≥ 1) record: AES-GCM explicit nonce (8) and tag (16).
+const MIN_ENCRYPTED: usize = 8 + 16;
 /// Replies queued for the association task before new ones are dropped.
 pub(super) const REPLIES: usize = 32;
 
@@ -112,12 +114,20 @@ impl FastPath {
     }
 
     fn record(&self, record: &[u8]) {
+        if record.len() < HEADER + MIN_ENCRYPTED {
+            self.conn.stats.drop_packet(DropReason::Malformed);
+            return;
+        }
         let seq = sequence_number(record);
         if !self.replay.borrow_mut().check(seq) {
             self.conn.stats.drop_packet(DropReason::Malformed);
             return;
         }
-        let Ok(plain) = self.cipher.decrypt(record) else {
+        // A cipher suite implementation that panics on a hostile record must not take the
+        // listener task down with it.
+        let decrypted =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.cipher.decrypt(record)));
+        let Ok(Ok(plain)) = decrypted else {
             self.conn.stats.drop_packet(DropReason::Malformed);
             return;
         };
@@ -139,8 +149,28 @@ fn split_record(pkt: &[u8]) -> Option<(&[u8], &[u8])> {
     (pkt.len() >= HEADER + len).then(|| pkt.split_at(HEADER + len))
 }
 
+/// Whether `pkt` is one or more whole DTLS records whose encrypted ones (epoch ≥ 1) are long
+/// enough to hold an AES-GCM nonce and tag: what may be handed to `dtls`, whose record decryption
+/// assumes as much.
+pub(super) fn well_formed(pkt: &[u8]) -> bool {
+    let mut rest = pkt;
+    while !rest.is_empty() {
+        match split_record(rest) {
+            Some((record, tail)) => {
+                let epoch = u16::from_be_bytes([record[3], record[4]]);
+                if epoch != 0 && record.len() < HEADER + MIN_ENCRYPTED {
+                    return false;
+                }
+                rest = tail;
+            }
+            None => return false,
+        }
+    }
+    !pkt.is_empty()
+}
+
 /// Whether `pkt` is one or more whole DTLS records, all ApplicationData of epoch 1.
-fn only_app_data(pkt: &[u8]) -> bool {
+pub(super) fn only_app_data(pkt: &[u8]) -> bool {
     let mut rest = pkt;
     while !rest.is_empty() {
         match split_record(rest) {
@@ -195,6 +225,23 @@ mod tests {
         assert!(!only_app_data(&record(APPLICATION_DATA, 0, 1, &[1; 4])));
         assert!(!only_app_data(&app[..app.len() - 1]));
         assert!(!only_app_data(&[]));
+    }
+
+    #[test]
+    fn short_encrypted_records_and_partial_records_are_not_well_formed() {
+        assert!(well_formed(&record(APPLICATION_DATA, 1, 7, &[1; 24])));
+        assert!(!well_formed(&record(APPLICATION_DATA, 1, 7, &[1; 23])));
+        assert!(!well_formed(&record(21, 1, 7, &[1; 2])));
+        assert!(well_formed(&record(22, 0, 7, &[1; 2])));
+        let two = [
+            record(22, 0, 1, &[1; 2]),
+            record(APPLICATION_DATA, 1, 8, &[2; 3]),
+        ]
+        .concat();
+        assert!(!well_formed(&two));
+        let app = record(APPLICATION_DATA, 1, 7, &[1; 40]);
+        assert!(!well_formed(&app[..app.len() - 1]));
+        assert!(!well_formed(&[]));
     }
 
     #[test]

@@ -20,8 +20,9 @@ mod fast;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use dtls::cipher_suite::CipherSuiteId;
 use dtls::config::{Config, ExtendedMasterSecretType};
 use dtls::conn::DTLSConn;
 use dtls::crypto::{Certificate, CryptoPrivateKey, CryptoPrivateKeyKind};
@@ -34,15 +35,13 @@ use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::PrivateKeyDer;
 use webrtc_util::Conn as _;
 
+use super::conns::ConnPermit;
 use super::tcp::{Conn, OpenConnection, TcpSink};
 use super::tls::HANDSHAKE_TIMEOUT;
 use super::worker::{RelayIp, Worker};
 use crate::engine::{DropReason, ListenerId, ListenerStats};
 use demux::{ClientConn, Demux, EntryGuard, Routed};
 use fast::FastPath;
-
-/// An association idle this long with no allocation is closed.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The DTLS server config of a listener (cloneable, sent to the worker that serves it).
 #[derive(Clone)]
@@ -85,15 +84,27 @@ pub(crate) fn config(l: &ListenerConfig) -> Result<DtlsConfig, String> {
     Ok(DtlsConfig(Config {
         certificates: vec![certificate],
         roots_cas,
+        // AES-GCM only: `dtls`'s CBC (and ChaCha20) record decryption trusts record lengths, and
+        // every WebRTC stack offers ECDHE-ECDSA-AES128-GCM-SHA256.
+        cipher_suites: vec![CipherSuiteId::Tls_Ecdhe_Ecdsa_With_Aes_128_Gcm_Sha256],
         extended_master_secret: ExtendedMasterSecretType::Request,
         ..Config::default()
     }))
+}
+
+/// Fuzzing entry: every check the listener runs on a datagram before `dtls` sees it.
+pub(super) fn fuzz_datagram(pkt: &[u8]) {
+    let _ = demux::opens_association(pkt);
+    let _ = fast::well_formed(pkt);
+    let _ = fast::only_app_data(pkt);
+    let _ = fast::server_hello_suite(pkt);
 }
 
 /// Starts the DTLS listener task on the current worker, serving the bound socket `sock`.
 pub(crate) fn spawn_listener(
     worker: &Rc<Worker>,
     id: ListenerId,
+    name: &Arc<str>,
     sock: std::net::UdpSocket,
     cfg: DtlsConfig,
     relay_ip: RelayIp,
@@ -114,7 +125,10 @@ pub(crate) fn spawn_listener(
         stats,
         tls: None,
     };
-    vec![tokio::task::spawn_local(accept(conn, sock, cfg)).abort_handle()]
+    let stats = conn.stats.clone();
+    vec![super::supervise::listener(name.clone(), stats, move || {
+        accept(conn.with_client(conn.client), sock.clone(), cfg.clone())
+    })]
 }
 
 /// Reads the listener socket and routes each datagram to its client's association, starting one for
@@ -131,25 +145,38 @@ async fn accept(proto: Conn, sock: Arc<UdpSocket>, cfg: DtlsConfig) {
                     match Demux::route(&demux, client, pkt) {
                         Routed::Delivered => {}
                         Routed::Refused => proto.stats.drop_packet(DropReason::Malformed),
-                        Routed::Opened(raw, guard) => {
-                            let conn = proto.with_client(client);
-                            conns.spawn_local(serve(conn, raw, cfg.0.clone(), guard));
-                        }
+                        Routed::Opened(raw, guard) => match proto.admit(client) {
+                            Some(permit) => {
+                                let conn = proto.with_client(client);
+                                let cfg = cfg.0.clone();
+                                conns.spawn_local(serve(conn, raw, cfg, guard, permit));
+                            }
+                            None => proto.stats.drop_packet(DropReason::ConnectionLimit),
+                        },
                     }
                 }
                 Err(error) => tracing::debug!(%error, "DTLS listener receive error"),
             },
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            Some(ended) = conns.join_next(), if !conns.is_empty() => {
+                super::supervise::connection_ended(ended, &proto.stats);
+            }
         }
     }
 }
 
 /// Handshakes one association, then feeds its records to the engine until it ends or idles out.
 /// `guard` keeps the client's demultiplexer entry for exactly as long.
-async fn serve(conn: Conn, raw: Arc<ClientConn>, cfg: Config, mut guard: EntryGuard) {
+async fn serve(
+    conn: Conn,
+    raw: Arc<ClientConn>,
+    cfg: Config,
+    mut guard: EntryGuard,
+    _permit: ConnPermit,
+) {
     let _open = OpenConnection::new(&conn.stats);
+    let idle_timeout = conn.worker.limits.idle_timeout;
     let handshake = tokio::time::timeout(
-        HANDSHAKE_TIMEOUT,
+        HANDSHAKE_TIMEOUT.min(conn.worker.limits.first_request_timeout),
         DTLSConn::new(raw.clone(), cfg, false, None),
     );
     let done = tokio::select! {
@@ -180,7 +207,7 @@ async fn serve(conn: Conn, raw: Arc<ClientConn>, cfg: Config, mut guard: EntryGu
     let mut buf = vec![0u8; super::worker::RX_BUF];
     let mut out = Vec::new();
     let mut last_read = Instant::now();
-    let idle = tokio::time::sleep(IDLE_TIMEOUT);
+    let idle = tokio::time::sleep(idle_timeout);
     tokio::pin!(idle);
     loop {
         tokio::select! {
@@ -195,12 +222,13 @@ async fn serve(conn: Conn, raw: Arc<ClientConn>, cfg: Config, mut guard: EntryGu
             Some(reply) = replies_rx.recv() => sink.send(&reply).await,
             () = &mut idle => {
                 let last = fast.as_ref().map_or(last_read, |f| f.last_active.get().max(last_read));
-                if last.elapsed() >= IDLE_TIMEOUT && !conn.has_allocation() {
+                if last.elapsed() >= idle_timeout && !conn.has_allocation() {
+                    conn.stats.drop_packet(DropReason::Timeout);
                     break;
                 }
                 // Idle but holding an allocation: look again a whole timeout later.
-                let from = if last.elapsed() >= IDLE_TIMEOUT { Instant::now() } else { last };
-                idle.as_mut().reset((from + IDLE_TIMEOUT).into());
+                let from = if last.elapsed() >= idle_timeout { Instant::now() } else { last };
+                idle.as_mut().reset((from + idle_timeout).into());
             }
         }
     }
