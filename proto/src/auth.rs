@@ -296,7 +296,10 @@ mod tests {
         auth.credentials.insert("username".into(), "user-1".into());
         auth.credentials.insert("password".into(), "pass-1".into());
         let c = credential(&auth, "ignored", 0, 1).unwrap();
-        assert_eq!((c.username.as_str(), c.password.as_str()), ("user-1", "pass-1"));
+        assert_eq!(
+            (c.username.as_str(), c.password.as_str()),
+            ("user-1", "pass-1")
+        );
     }
 
     #[test]
@@ -305,7 +308,10 @@ mod tests {
         for bad in ["a/b", "a/b/c/d", "/b/c", "a//c", "a/b/"] {
             assert_eq!(split_listener_name(bad), None, "{bad}");
         }
-        assert_eq!(IceTransportPolicy::parse("relay"), Some(IceTransportPolicy::Relay));
+        assert_eq!(
+            IceTransportPolicy::parse("relay"),
+            Some(IceTransportPolicy::Relay)
+        );
         assert_eq!(IceTransportPolicy::parse("RELAY"), None);
         let json = serde_json::to_string(&IceConfig {
             ice_servers: vec![],
