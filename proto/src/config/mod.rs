@@ -19,7 +19,7 @@ mod http;
 mod types;
 mod validate;
 
-pub use cds::ConfigList;
+pub use cds::{ConfigList, ZERO_CONFIG_PASSWORD, ZERO_CONFIG_USERNAME};
 pub use endpoint::{Endpoint, EndpointHost, PortRange};
 pub use enums::{AuthType, ClusterProtocol, ClusterType, ListenerProtocol};
 pub use env::{expand as expand_env, os_lookup};
