@@ -1,4 +1,4 @@
-//! CDS end to end (issue 6): Gateway API objects in a store snapshot → `render::render` →
+//! CDS end to end: Gateway API objects in a store snapshot → `render::render` →
 //! the operator's CDS server in-process on loopback → a real stunnerd process watching it
 //! (`stunnerd -w -c http://.. --id default/gw`, `STUNNER_ADDR=127.0.0.1` as its pod IP). Each
 //! route or listener change is made on the snapshot, re-rendered and published; it must show in
@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 const CHANGES: usize = 100;
 /// Each change must be visible in `/status` within this (a failure, not a latency sample).
 const LAND_LIMIT: Duration = Duration::from_secs(3);
-/// Bound on the p99 change-to-applied latency (issue 6). Debug builds measure a few ms p50 and
+/// Bound on the p99 change-to-applied latency. Debug builds measure a few ms p50 and
 /// ~10 ms p99 on a 2-core machine, so this holds with a wide margin.
 const P99_LIMIT: Duration = Duration::from_millis(100);
 /// Packets relayed through the live allocation after every change.

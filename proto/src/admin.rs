@@ -1,6 +1,9 @@
-//! JSON types of stunnerd's health/admin server (DESIGN §3.3): the `/status` document and the
-//! `/drain` request/response. Keys are camelCase; the config summaries never carry secrets
-//! (no credentials, certificates or keys).
+//! JSON types of stunnerd's health/admin server (docs/ARCHITECTURE.md §5.3): the `/status` document and the `/drain`
+//! request/response. `/status` carries upstream STUNner's keys (`version`, `admin.loglevel`,
+//! `admin.metrics_endpoint`, `admin.healthcheck_endpoint`, `admin.quota`, `listeners[].public_address`,
+//! `allocationCount`, `status`) plus our camelCase additions (`state`, `userQuota`, drain times).
+//! Deliberate difference: upstream prints the auth section with its credentials; the summaries
+//! here never carry secrets (no credentials, certificates or keys).
 //!
 //! Times are **unix seconds** (`drainStartedAt`, `drainDeadline`): trivially compared by scripts
 //! (`jq '.drainDeadline - now'`) and by the scaler, and free of time-zone parsing.
@@ -43,6 +46,18 @@ impl DataplaneState {
     }
 }
 
+impl DataplaneState {
+    /// Upstream's `status` word for this state (upstream has no separate draining state: its
+    /// graceful shutdown is `TERMINATING`).
+    pub fn upstream_word(self) -> &'static str {
+        match self {
+            Self::Ready => "READY",
+            Self::NotReady => "NOT-READY",
+            Self::Draining | Self::Terminating => "TERMINATING",
+        }
+    }
+}
+
 impl fmt::Display for DataplaneState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -69,6 +84,9 @@ pub struct Status {
     pub allocation_count: u64,
     /// Lifecycle state.
     pub state: DataplaneState,
+    /// Upstream's status word: `READY`, `NOT-READY`, or `TERMINATING` (any drain).
+    #[serde(default)]
+    pub status: String,
     /// When the current drain started (unix seconds); absent unless draining/terminating.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drain_started_at: Option<u64>,
@@ -95,25 +113,31 @@ impl Status {
             clusters: config.clusters.iter().map(ClusterSummary::from).collect(),
             allocation_count,
             state,
+            status: state.upstream_word().to_owned(),
             drain_started_at: None,
             drain_deadline: None,
         }
     }
 }
 
-/// `admin` section of `/status`.
+/// `admin` section of `/status`, with upstream's keys.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct AdminSummary {
     /// Dataplane name (`namespace/gateway` under the operator).
     pub name: String,
     /// Log level spec.
     pub loglevel: String,
     /// Metrics endpoint, empty when off.
+    #[serde(alias = "metricsEndpoint")]
     pub metrics_endpoint: String,
     /// Health-check endpoint, empty when off.
+    #[serde(alias = "healthcheckEndpoint")]
     pub healthcheck_endpoint: String,
-    /// Allocations allowed per username, 0 = unlimited.
+    /// Upstream's `quota`: the user quota as a decimal string.
+    #[serde(default)]
+    pub quota: String,
+    /// Allocations allowed per username, 0 = unlimited (our addition, a number).
+    #[serde(rename = "userQuota")]
     pub user_quota: u32,
 }
 
@@ -124,6 +148,7 @@ impl From<&AdminConfig> for AdminSummary {
             loglevel: a.loglevel.clone(),
             metrics_endpoint: a.metrics_endpoint.clone(),
             healthcheck_endpoint: a.healthcheck_endpoint.clone().unwrap_or_default(),
+            quota: a.user_quota.to_string(),
             user_quota: a.user_quota,
         }
     }
@@ -148,9 +173,8 @@ impl From<&AuthConfig> for AuthSummary {
     }
 }
 
-/// One listener in `/status` (no certificate or key).
+/// One listener in `/status` (no certificate or key), with upstream's keys.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct ListenerSummary {
     /// Listener name.
     pub name: String,
@@ -161,8 +185,10 @@ pub struct ListenerSummary {
     /// Bind port.
     pub port: u16,
     /// Advertised public address, empty if unknown.
+    #[serde(alias = "publicAddress")]
     pub public_address: String,
     /// Advertised public port, 0 if unknown.
+    #[serde(alias = "publicPort")]
     pub public_port: u16,
     /// Routed cluster names.
     pub routes: Vec<String>,

@@ -5,10 +5,12 @@
 //!   turn     STUN/TURN messages and ChannelData (RFC 8489 / RFC 8656), sans-IO and zero-copy
 //!   config   stunnerd config v1 (upstream STUNner's schema), validation, defaults, CDS types
 //!   admin    stunnerd's /status and drain JSON
+//!   auth     the ICE/TURN credential API (upstream stunner-auth-service), TURN REST credentials
 //!   keda     KEDA's externalscaler gRPC service (tonic/prost generated)
 //! ```
 
 pub mod admin;
+pub mod auth;
 pub mod config;
 pub mod keda;
 pub mod turn;

@@ -1,4 +1,6 @@
-//! `/status` and `/drain` JSON shapes (camelCase keys, state spellings, no secrets).
+//! `/status` and `/drain` JSON shapes: upstream STUNner's `/status` keys (`pkg/apis/v1`
+//! `StunnerStatus`, `AdminStatus`, `ListenerStatus`) plus our camelCase additions, state
+//! spellings, no secrets.
 
 use proto::admin::{DataplaneState, DrainRequest, DrainResponse, Status};
 use proto::config::StunnerConfig;
@@ -30,8 +32,20 @@ fn status_json_shape() {
     assert_eq!(v["drainStartedAt"], 1_700_000_000u64);
     assert_eq!(v["drainDeadline"], 1_700_003_600u64);
     assert_eq!(v["admin"]["name"], "ns/gw");
-    assert_eq!(v["admin"]["metricsEndpoint"], "http://:8080/metrics");
-    assert_eq!(v["admin"]["healthcheckEndpoint"], "http://:8086");
+    assert_eq!(
+        v["status"], "TERMINATING",
+        "upstream's word for a draining dataplane"
+    );
+    assert_eq!(v["admin"]["loglevel"], "all:INFO");
+    assert_eq!(v["admin"]["metrics_endpoint"], "http://:8080/metrics");
+    assert_eq!(v["admin"]["healthcheck_endpoint"], "http://:8086");
+    assert_eq!(v["admin"]["quota"], "0");
+    assert_eq!(v["listeners"][0]["name"], "udp");
+    assert_eq!(v["listeners"][0]["public_address"], "");
+    assert_eq!(v["listeners"][0]["public_port"], 0);
+    assert_eq!(v["listeners"][0]["routes"][0], "media");
+    assert_eq!(v["clusters"][0]["endpoints"][0], "10.0.0.0/8");
+    assert_eq!(v["clusters"][0]["protocol"], "UDP");
     assert_eq!(v["auth"]["type"], "static");
     assert_eq!(v["listeners"][0]["protocol"], "TURN-UDP");
     assert_eq!(v["listeners"][0]["address"], "10.0.0.5");
@@ -52,6 +66,13 @@ fn state_spellings_and_optional_drain_fields() {
         assert_eq!(serde_json::to_string(&state).unwrap(), wire);
         assert_eq!(format!("\"{state}\""), wire);
     }
+    let words = [
+        DataplaneState::Ready,
+        DataplaneState::NotReady,
+        DataplaneState::Draining,
+    ]
+    .map(DataplaneState::upstream_word);
+    assert_eq!(words, ["READY", "NOT-READY", "TERMINATING"]);
     let ready = Status::new(&StunnerConfig::default(), DataplaneState::NotReady, 0, "x");
     let v: serde_json::Value = serde_json::to_value(&ready).unwrap();
     assert!(v.get("drainDeadline").is_none() && v.get("drainStartedAt").is_none());

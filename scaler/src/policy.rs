@@ -1,4 +1,4 @@
-//! Replica policy (DESIGN §4-5), pure: turns one [`Observation`] of the dataplane into the
+//! Replica policy (docs/ARCHITECTURE.md §4), pure: turns one [`Observation`] of the dataplane into the
 //! desired replica count KEDA/HPA should land on, and the activity KEDA uses for 0↔1.
 //!
 //! ```text

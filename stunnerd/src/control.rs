@@ -1,5 +1,5 @@
 //! Lifecycle state shared by the run loop, the admin server and the metrics: the config in force
-//! (for `/status`), readiness, and the graceful drain of DESIGN §4 (SIGTERM or `POST /drain`).
+//! (for `/status`), readiness, and the graceful drain of docs/ARCHITECTURE.md §4 (SIGTERM or `POST /drain`).
 //! Implements the admin server's [`DataplaneView`].
 
 use std::sync::atomic::{AtomicBool, Ordering};

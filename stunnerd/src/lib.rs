@@ -8,6 +8,7 @@
 //! ```
 
 pub mod admin;
+pub mod cli;
 pub mod config_source;
 pub mod control;
 pub mod driver;

@@ -1,5 +1,5 @@
 //! The daemon's run loop: load or watch the config, apply it, serve health and metrics, and handle
-//! SIGTERM/SIGINT with the graceful drain of DESIGN §4.
+//! SIGTERM/SIGINT with the graceful drain of docs/ARCHITECTURE.md §4.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -53,6 +53,8 @@ pub struct Options {
     pub drain_fail_readiness: bool,
     /// Bearer token for the admin endpoints.
     pub admin_token: Option<String>,
+    /// Health server address from start-up until a config names one (None: none until then).
+    pub bootstrap_health: Option<SocketAddr>,
     /// Called with the config's `admin.loglevel` when it changes (unless the log level is pinned).
     pub set_log_level: Option<LogLevelSetter>,
 }
@@ -106,11 +108,11 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
         admin_token: opts.admin_token.clone(),
     };
     let mut servers = HttpServers::new(control.clone(), admin_opts, registry);
+    // Health first, as upstream (which boots from its zero config): `/live` answers while the
+    // first config is still awaited, `/ready` fails until one is applied. The first config
+    // moves the server if its `healthcheck_endpoint` says so.
+    servers.health_at(opts.bootstrap_health).await;
     let configs = config_stream(&opts).await?;
-    if configs.is_none() {
-        let default = SocketAddr::from(([0, 0, 0, 0], proto::config::DEFAULT_HEALTHCHECK_PORT));
-        servers.health_at(Some(default)).await;
-    }
     let mut lp = Loop {
         opts,
         shared,

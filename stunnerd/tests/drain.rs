@@ -1,4 +1,4 @@
-//! Graceful drain (DESIGN §4): SIGTERM keeps live allocations relaying, refuses new ones with 508,
+//! Graceful drain (docs/ARCHITECTURE.md §4): SIGTERM keeps live allocations relaying, refuses new ones with 508,
 //! keeps /ready at 200 and exits 0 right after the last allocation goes; the deadline path; the
 //! admin drain (POST/DELETE /drain, token, loopback rule); abandoned clients ending a drain.
 

@@ -1,4 +1,4 @@
-//! Socket construction with the buffer sizes a load generator needs (DESIGN.md §9: the kernel
+//! Socket construction with the buffer sizes a load generator needs (the kernel
 //! default of ~208 KB drops packets at around 10k messages/s).
 
 use std::io;

@@ -7,7 +7,10 @@
 //!  -  (stdin/stdout, one session) ────────────────────┘      (channel binding, both ways)
 //! ```
 
+mod k8s;
 mod session;
+
+pub use k8s::K8sTarget;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -40,7 +43,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
     name = "turncat",
     version,
     about = "Tunnel a local client through a TURN server to a peer",
-    override_usage = "turncat [options] <client-addr> <turn-server-uri> <peer-addr>\n    client-addr: udp://<addr>:<port> | tcp://<addr>:<port> | - (stdin/stdout)\n    turn-server-uri: turn[s]://<user>:<password>@<addr>:<port>[?transport=udp|tcp|tls|dtls] | turn[s]://<secret>@<addr>:<port>\n    peer-addr: udp://<addr>:<port>"
+    override_usage = "turncat [options] <client-addr> <turn-server-uri> <peer-addr>\n    client-addr: udp://<addr>:<port> | tcp://<addr>:<port> | - (stdin/stdout)\n    turn-server-uri: turn[s]://<user>:<password>@<addr>:<port>[?transport=udp|tcp|tls|dtls] | turn[s]://<secret>@<addr>:<port> | k8s://<namespace>/<gateway>:<listener>\n    peer-addr: udp://<addr>:<port>"
 )]
 pub struct TurncatArgs {
     /// Where local clients connect: udp://host:port, tcp://host:port or - for stdin/stdout.
@@ -67,6 +70,13 @@ pub struct TurncatArgs {
     /// Verbose logging, identical to `-l all:DEBUG`.
     #[arg(short = 'v', long, env = "TURNCAT_VERBOSE")]
     pub verbose: bool,
+    /// The operator's CDS server, for `k8s://<namespace>/<gateway>:<listener>` servers.
+    #[arg(
+        long = "cds-server-address",
+        env = "CDS_SERVER_ADDR",
+        default_value = "127.0.0.1:13478"
+    )]
+    pub cds: String,
     /// TLS/DTLS server authentication.
     #[command(flatten)]
     pub tls: TlsArgs,
@@ -129,11 +139,20 @@ pub struct TurncatConfig {
 impl TurncatArgs {
     /// Validates the arguments (configuration errors are `Error::Config`).
     pub fn to_config(&self) -> Result<TurncatConfig> {
-        let u = TurnUri::parse(&self.server)?;
-        let auth = u
-            .auth
-            .clone()
-            .into_spec(self.auth, self.secret.clone(), self.ttl)?;
+        let (u, auth) = match K8sTarget::parse(&self.server) {
+            Some(target) => {
+                let target = target?;
+                target.resolve(&k8s::fetch(&self.cds, &target)?, self.ttl)?
+            }
+            None => {
+                let u = TurnUri::parse(&self.server)?;
+                let auth = u
+                    .auth
+                    .clone()
+                    .into_spec(self.auth, self.secret.clone(), self.ttl)?;
+                (u, auth)
+            }
+        };
         let peer_str = uri::strip_scheme(&self.peer, "udp").ok_or_else(|| {
             Error::Config(format!(
                 "invalid peer address {:?} (udp://host:port)",

@@ -1,4 +1,4 @@
-//! Config Discovery Service (DESIGN §3.2): stunnerd fetches (REST) or watches (WebSocket) the
+//! Config Discovery Service (docs/ARCHITECTURE.md §5.2): stunnerd fetches (REST) or watches (WebSocket) the
 //! config of its Gateway from the operator.
 //!
 //! ```text

@@ -1,6 +1,6 @@
 //! `Dataplane.spec.autoscaling` (our addition to upstream's Dataplane): per-Gateway autoscaling of
 //! the dataplane Deployment by the STUNner KEDA external scaler (or a CPU HPA when KEDA is absent),
-//! with the graceful-drain settings that keep calls alive on scale-in (DESIGN §4, §5).
+//! with the graceful-drain settings that keep calls alive on scale-in (docs/ARCHITECTURE.md §4).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

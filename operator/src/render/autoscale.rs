@@ -1,6 +1,6 @@
 //! The autoscaler of a Gateway whose Dataplane has `spec.autoscaling`: a KEDA ScaledObject with an
 //! `external` trigger to the STUNner scaler when KEDA is served, otherwise an autoscaling/v2 HPA on
-//! CPU. Both scale up fast and down slowly (every removed pod must drain its calls first, DESIGN §4),
+//! CPU. Both scale up fast and down slowly (every removed pod must drain its calls first, docs/ARCHITECTURE.md §4),
 //! and both target the Gateway's Deployment, which leaves `replicas` to them.
 
 use std::collections::BTreeMap;

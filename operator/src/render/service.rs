@@ -1,5 +1,5 @@
 //! The Service exposing a Gateway (default type LoadBalancer): one port per accepted listener,
-//! shaped by the annotations of DESIGN §6 (set on the Gateway, or as defaults in the GatewayConfig's
+//! shaped by the `stunner.l7mp.io/*` annotations listed in the README (set on the Gateway, or as defaults in the GatewayConfig's
 //! `loadBalancerServiceAnnotations`).
 //!
 //! Cloud load balancers health-check UDP-only Services over TCP or HTTP; as upstream, when the

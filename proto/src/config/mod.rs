@@ -1,4 +1,4 @@
-//! stunnerd configuration v1 (DESIGN §3.1), identical to upstream STUNner's: the one config
+//! stunnerd configuration v1 (docs/ARCHITECTURE.md §5.1), identical to upstream STUNner's: the one config
 //! contract the operator renders and stunnerd reads.
 //!
 //! ```text
@@ -19,7 +19,7 @@ mod http;
 mod types;
 mod validate;
 
-pub use cds::ConfigList;
+pub use cds::{ConfigList, ZERO_CONFIG_PASSWORD, ZERO_CONFIG_USERNAME};
 pub use endpoint::{Endpoint, EndpointHost, PortRange};
 pub use enums::{AuthType, ClusterProtocol, ClusterType, ListenerProtocol};
 pub use env::{expand as expand_env, os_lookup};

@@ -1,4 +1,4 @@
-//! Health and admin HTTP server (DESIGN §3.3), default `http://0.0.0.0:8086`.
+//! Health and admin HTTP server (docs/ARCHITECTURE.md §5.3), default `http://0.0.0.0:8086`.
 //!
 //! ```text
 //!  GET    /live            200 always (the process is up)

@@ -1,4 +1,4 @@
-//! CDS client (DESIGN §3.2): one-shot `GET /api/v1/configs/{ns}/{name}?node=` and the
+//! CDS client (docs/ARCHITECTURE.md §5.2): one-shot `GET /api/v1/configs/{ns}/{name}?node=` and the
 //! `?watch=true` WebSocket, pinged every 5 s with an 8 s read deadline, reconnecting after 1 s
 //! with exponential backoff. A deleted-config notice is ignored (the last config keeps serving).
 

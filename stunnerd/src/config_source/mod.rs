@@ -1,4 +1,4 @@
-//! Where stunnerd's config comes from (DESIGN §3.2): a file (path or `file://`), or the operator's
+//! Where stunnerd's config comes from (docs/ARCHITECTURE.md §5.2): a file (path or `file://`), or the operator's
 //! Config Discovery Service (`http(s)://host:port`, `ws(s)://host:port`).
 //!
 //! ```text

@@ -248,12 +248,15 @@ async fn fake_cds() -> (String, mpsc::UnboundedSender<Action>, Fake) {
 async fn cds_watch_skips_repeats_invalid_and_deleted_configs() {
     let (origin, server, fake) = fake_cds().await;
     let mut rx = watch(&origin, fast(Some("ns/gw"))).unwrap();
-    let deleted = StunnerConfig::deleted("ns/gw").to_json();
+    // What upstream's CDS server sends for a deleted Gateway (`ZeroConfig`), verbatim.
+    let deleted = r#"{"version":"v1","admin":{"name":"ns/gw"},"auth":{"type":"static","realm":"stunner.l7mp.io","credentials":{"password":"dummy-password","username":"dummy-username"}}}"#;
+    let legacy = r#"{"version":"v1","admin":{"name":"ns/gw"}}"#;
     for text in [
         config("ns/gw", 5001),
         config("ns/gw", 5001),
         INVALID.into(),
-        deleted,
+        deleted.into(),
+        legacy.into(),
         String::new(),
         config("ns/gw", 5002),
     ] {

@@ -22,7 +22,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use proto::config::{AuthType, Endpoint, ListenerConfig, ListenerProtocol, StunnerConfig};
+use proto::config::{
+    AuthType, ClusterProtocol, Endpoint, ListenerConfig, ListenerProtocol, StunnerConfig,
+};
 
 use crate::engine::special::RelayAddrs;
 use crate::engine::{Auth, EngineConfig, ListenerId, ListenerSpec, OwnAddrs, PeerFilter, Shared};
@@ -215,7 +217,9 @@ impl Dataplane {
         let ip = l
             .ip()
             .ok_or_else(|| format!("invalid address {:?}", l.address))?;
-        let addr = SocketAddr::new(ip, l.port);
+        // Bind every interface of the address family, as upstream: `address` is only the relay
+        // address (it may be a NAT'd public IP the pod does not own).
+        let addr = SocketAddr::new(sockets::unspecified_like(ip), l.port);
         let n = self.workers.len();
         let mut per_worker: Vec<ListenerSockets> = match l.protocol {
             ListenerProtocol::TurnUdp => {
@@ -287,10 +291,15 @@ impl Dataplane {
     }
 
     /// The peer filter of listener `l` for worker `w` (with that worker's cluster counters).
+    /// Relays are UDP only, so only UDP clusters admit peers (a TCP cluster admits none, as
+    /// upstream routes each relay protocol to clusters of that protocol).
     fn filter(&self, cfg: &StunnerConfig, l: &ListenerConfig, w: usize) -> PeerFilter {
         let mut f = PeerFilter::deny_all();
         f.set_own(self.own_addrs(cfg));
-        for c in cfg.routed_clusters(l) {
+        let udp = cfg
+            .routed_clusters(l)
+            .filter(|c| c.protocol == ClusterProtocol::Udp);
+        for c in udp {
             let eps = c
                 .parsed_endpoints()
                 .unwrap_or_default()

@@ -72,8 +72,18 @@ pub(crate) struct RelayOpts {
 /// Attempts at a free port of a configured relay port range.
 const RANGE_ATTEMPTS: usize = 64;
 
-/// A relay socket on `ip` with an ephemeral port (an even one when `even`), or a port of the
-/// configured range.
+/// The wildcard address of `ip`'s family.
+pub(crate) fn unspecified_like(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+        IpAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+    }
+}
+
+/// A relay socket with an ephemeral port (an even one when `even`) or a port of the configured
+/// range, bound to every interface of `ip`'s family as upstream does; the returned address (what
+/// XOR-RELAYED-ADDRESS carries) is `ip` with that port, so `ip` may be an address the host does not
+/// own (a NAT'd public IP).
 pub(crate) fn relay_socket(
     ip: IpAddr,
     even: bool,
@@ -83,16 +93,17 @@ pub(crate) fn relay_socket(
         return relay_in_range(ip, even, opts.buffer, range);
     }
     let attempts = if even { EVEN_PORT_ATTEMPTS } else { 1 };
+    let any = SocketAddr::new(unspecified_like(ip), 0);
     for _ in 0..attempts {
-        let sock = new_socket(SocketAddr::new(ip, 0), Type::DGRAM, Protocol::UDP)?;
+        let sock = new_socket(any, Type::DGRAM, Protocol::UDP)?;
         set_buffers(&sock, opts.buffer);
-        sock.bind(&SocketAddr::new(ip, 0).into())?;
+        sock.bind(&any.into())?;
         let local = sock
             .local_addr()?
             .as_socket()
             .ok_or_else(|| io::Error::other("no local address"))?;
         if !even || local.port() % 2 == 0 {
-            return Ok((sock.into(), local));
+            return Ok((sock.into(), SocketAddr::new(ip, local.port())));
         }
     }
     Err(io::Error::new(
@@ -115,11 +126,11 @@ fn relay_in_range(
         .filter(|p| !even || p % 2 == 0)
         .take(RANGE_ATTEMPTS);
     for port in candidates {
-        let addr = SocketAddr::new(ip, port);
-        let sock = new_socket(addr, Type::DGRAM, Protocol::UDP)?;
+        let any = SocketAddr::new(unspecified_like(ip), port);
+        let sock = new_socket(any, Type::DGRAM, Protocol::UDP)?;
         set_buffers(&sock, buffer);
-        if sock.bind(&addr.into()).is_ok() {
-            return Ok((sock.into(), addr));
+        if sock.bind(&any.into()).is_ok() {
+            return Ok((sock.into(), SocketAddr::new(ip, port)));
         }
     }
     Err(io::Error::new(
@@ -143,9 +154,10 @@ pub(crate) fn relay_pair(
             continue;
         }
         let odd = SocketAddr::new(ip, next);
-        let sock = new_socket(odd, Type::DGRAM, Protocol::UDP)?;
+        let odd_any = SocketAddr::new(unspecified_like(ip), next);
+        let sock = new_socket(odd_any, Type::DGRAM, Protocol::UDP)?;
         set_buffers(&sock, opts.buffer);
-        if sock.bind(&odd.into()).is_ok() {
+        if sock.bind(&odd_any.into()).is_ok() {
             return Ok(((even, addr), (sock.into(), odd)));
         }
     }
@@ -199,13 +211,21 @@ mod tests {
             relay_socket("127.0.0.1".parse().expect("ip"), true, RelayOpts::default())
                 .expect("relay");
         assert_eq!(local.port() % 2, 0);
-        assert_eq!(relay.local_addr().expect("addr"), local);
+        // Bound to every interface, advertised with the given IP.
+        let bound = relay.local_addr().expect("addr");
+        assert!(bound.ip().is_unspecified() && bound.port() == local.port());
+        assert_eq!(local.ip().to_string(), "127.0.0.1");
         assert_eq!(local_ip_towards(addr).expect("route"), addr.ip());
         let ((_, even), (odd_sock, odd)) =
             relay_pair("127.0.0.1".parse().expect("ip"), RelayOpts::default()).expect("pair");
         assert_eq!(even.port() % 2, 0);
         assert_eq!(odd.port(), even.port() + 1);
-        assert_eq!(odd_sock.local_addr().expect("addr"), odd);
+        assert_eq!(odd_sock.local_addr().expect("addr").port(), odd.port());
+        let advertised = relay_socket("203.0.113.7".parse().expect("ip"), false, RelayOpts::default());
+        assert_eq!(
+            advertised.expect("a foreign IP binds").1.ip().to_string(),
+            "203.0.113.7"
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Prometheus metrics (DESIGN §3.4): one `prometheus-client` registry with one collector that, at
+//! Prometheus metrics (docs/ARCHITECTURE.md §5.4): one `prometheus-client` registry with one collector that, at
 //! scrape time, sums the per-worker packet counters of [`StatsHub`] by listener / cluster name and
 //! reads the allocation counters of the engine's [`Shared`] state. Served over HTTP on
 //! `admin.metrics_endpoint`.

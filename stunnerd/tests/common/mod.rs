@@ -113,6 +113,11 @@ impl Stunnerd {
             .arg("-c")
             .arg(&config)
             .args(args)
+            // Health from start-up on the test's own port, not the default 8086.
+            .env(
+                "STUNNER_HEALTHCHECK_ADDRESS",
+                format!("127.0.0.1:{}", ports.health),
+            )
             .env("RUST_LOG_STYLE", "never")
             .env("NO_COLOR", "1")
             .envs(env.iter().copied())
