@@ -7,6 +7,7 @@
 //! ```
 
 pub mod cds;
+pub mod compat;
 pub mod controller;
 pub mod crd;
 pub mod render;

@@ -5,16 +5,20 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use operator::compat::{self, UpstreamArgs};
 use operator::controller::Options;
-use operator::render::{CONTROLLER_NAME, DEFAULT_CONFIG_ORIGIN, RenderOptions};
+use operator::render::{
+    CONTROLLER_NAME, DEFAULT_CONFIG_ORIGIN, DEFAULT_LABEL_FILTER, RenderOptions,
+};
 
 /// Command-line flags (each also settable from the environment).
 #[derive(Parser, Debug)]
 #[command(about = "STUNner Kubernetes Gateway API operator", version)]
 struct Args {
-    /// GatewayClass controllerName to manage.
-    #[arg(long, env = "STUNNER_CONTROLLER_NAME", default_value = CONTROLLER_NAME)]
-    controller_name: String,
+    /// GatewayClass controllerName to manage (also upstream's
+    /// STUNNER_GATEWAY_OPERATOR_CONTROLLER_NAME; default stunner.l7mp.io/gateway-operator).
+    #[arg(long, env = "STUNNER_CONTROLLER_NAME")]
+    controller_name: Option<String>,
     /// Listen address of the Config Discovery Service.
     #[arg(long, env = "STUNNER_CDS_LISTEN", default_value = "0.0.0.0:13478")]
     cds_listen: SocketAddr,
@@ -54,16 +58,43 @@ struct Args {
     /// Seconds between two API discoveries of optional APIs (KEDA's keda.sh/v1alpha1).
     #[arg(long, env = "STUNNER_API_DISCOVERY_SECONDS", default_value_t = 30)]
     api_discovery_seconds: u64,
-    /// Log filter (tracing EnvFilter syntax).
-    #[arg(long, env = "RUST_LOG", default_value = "info")]
-    log: String,
+    /// Log filter (tracing EnvFilter syntax; default info, or upstream's --zap-log-level).
+    #[arg(long, env = "RUST_LOG")]
+    log: Option<String>,
+    /// Upstream's flags and environment.
+    #[command(flatten)]
+    upstream: UpstreamArgs,
+}
+
+/// What upstream's flags and environment change in `args`, or why they are invalid.
+fn apply_upstream(args: &mut Args) -> Result<(bool, Vec<String>), String> {
+    let up = &args.upstream;
+    if let Some(listen) = up.cds_listen().map_err(|e| e.to_string())? {
+        args.cds_listen = listen;
+    }
+    if let Some(t) = up.throttle().map_err(|e| e.to_string())? {
+        args.throttle_ms = u64::try_from(t.as_millis()).unwrap_or(u64::MAX);
+    }
+    let managed = up.managed_dataplane().map_err(|e| e.to_string())?;
+    if let Ok(pod) = std::env::var(compat::ADDRESS_ENV)
+        && !pod.trim().is_empty()
+    {
+        args.cds_server_address = compat::pod_config_origin(&pod, args.cds_listen.port());
+    }
+    if args.controller_name.is_none() {
+        args.controller_name = std::env::var("STUNNER_GATEWAY_OPERATOR_CONTROLLER_NAME").ok();
+    }
+    if args.log.is_none() {
+        args.log = up.log_filter();
+    }
+    Ok((managed, up.ignored()))
 }
 
 fn main() -> ExitCode {
     // Explicit: a workspace build may compile both rustls providers (ring via kube, aws-lc-rs via
     // reqwest/tonic), and rustls then refuses to pick one and panics at the first TLS connection.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let args = match Args::try_parse() {
+    let mut args = match Args::try_parse() {
         Ok(a) => a,
         Err(e) if !e.use_stderr() => {
             let _ = e.print();
@@ -74,24 +105,49 @@ fn main() -> ExitCode {
             return ExitCode::from(64);
         }
     };
-    if args.lease_seconds < 3 || args.controller_name.is_empty() || args.api_discovery_seconds == 0
-    {
+    let (managed_dataplane, ignored) = match apply_upstream(&mut args) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("invalid configuration: {e}");
+            return ExitCode::from(64);
+        }
+    };
+    let controller_name = args
+        .controller_name
+        .clone()
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| CONTROLLER_NAME.to_owned());
+    if args.lease_seconds < 3 || args.api_discovery_seconds == 0 {
         eprintln!(
-            "invalid configuration: --lease-seconds must be >= 3, --api-discovery-seconds >= 1 and --controller-name non-empty"
+            "invalid configuration: --lease-seconds must be >= 3 and --api-discovery-seconds >= 1"
         );
         return ExitCode::from(64);
     }
+    let log = args.log.clone().unwrap_or_else(|| "info".to_owned());
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log))
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&log))
         .init();
+    for what in ignored {
+        tracing::warn!("upstream flag accepted without effect: {what}");
+    }
+    if !managed_dataplane {
+        tracing::info!("legacy dataplane mode: configs are served over CDS, no dataplane is run");
+    }
+    let label_filter = compat::label_filter(
+        std::env::var(compat::LABEL_FILTER_ENV).ok().as_deref(),
+        &DEFAULT_LABEL_FILTER,
+    );
+    tracing::info!(filter = ?label_filter, "Gateway label propagation filter");
     let opts = operator::RunOptions {
         cds_listen: args.cds_listen,
         controller: Options {
             render: RenderOptions {
-                controller_name: args.controller_name,
+                controller_name,
                 config_origin: args.cds_server_address,
                 default_image: args.dataplane_image,
                 require_backend_grants: args.require_backend_grants,
+                label_filter,
+                managed_dataplane,
                 ..RenderOptions::default()
             },
             throttle: Duration::from_millis(args.throttle_ms),

@@ -97,6 +97,17 @@ pub struct DataplaneSpec {
         skip_serializing_if = "std::ops::Not::not"
     )]
     pub enable_metrics_endpoint: bool,
+    /// Dataplane offload engine (upstream's paid tiers): `None` (default), `XDP`, `TC` or `Auto`.
+    /// Not implemented here: anything but `None` is logged and ignored.
+    #[serde(
+        default = "default_offload_engine",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(regex(pattern = r"^None|XDP|TC|Auto$"))]
+    pub offload_engine: Option<String>,
+    /// Interfaces the offload engine would run on (empty: all). Not implemented here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offload_interfaces: Option<Vec<String>>,
     /// Autoscaling of each Gateway's Deployment (our addition): a KEDA ScaledObject driven by the
     /// STUNner scaler, or a CPU HorizontalPodAutoscaler when KEDA is not installed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -115,6 +126,10 @@ pub enum DataplaneResourceType {
 
 fn default_resource() -> Option<DataplaneResourceType> {
     Some(DataplaneResourceType::Deployment)
+}
+
+fn default_offload_engine() -> Option<String> {
+    Some("None".into())
 }
 
 #[cfg(test)]

@@ -61,6 +61,21 @@ pub struct GatewayConfigSpec {
     /// Default stunnerd log level, e.g. `all:INFO`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_level: Option<String>,
+    /// Allocations one TURN username may hold at once (RFC 8656 §5); over the limit stunnerd
+    /// answers 486 Allocation Quota Reached. Unset or 0: no quota. Rendered into stunnerd's
+    /// `admin.user_quota` (upstream reserves it for its paid tiers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "plain_integer")]
+    pub user_quota: Option<i64>,
+    /// STUN-only mode (upstream's paid tiers): not implemented here. Accepted; a Gateway using a
+    /// GatewayConfig with `stunMode: true` keeps serving TURN and its status says so.
+    #[serde(default, rename = "stunMode", skip_serializing_if = "Option::is_none")]
+    pub stun_mode: Option<bool>,
+}
+
+/// Upstream's `int` fields: `type: integer` without a format.
+fn plain_integer(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "type": "integer" })
 }
 
 /// A reference to a Secret, as Gateway API's `SecretObjectReference`.

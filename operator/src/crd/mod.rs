@@ -1,5 +1,7 @@
 //! The `stunner.l7mp.io/v1` custom resources (GatewayConfig, Dataplane, StaticService, UDPRoute) as
-//! Rust types, and the CRD YAML generated from them (written into the chart by `crdgen`).
+//! Rust types, and the CRD YAML generated from them (written into the chart by `crdgen`). As
+//! upstream, the CRDs of GatewayConfig, Dataplane and StaticService also serve `v1alpha1`
+//! ([`v1alpha1`]); `v1` is the stored version.
 //!
 //! Defaults and validation follow upstream's kubebuilder markers: a `#[serde(default = ..)]` both
 //! puts the `default` into the OpenAPI schema and mirrors API-server defaulting on deserialisation.
@@ -9,6 +11,7 @@ mod dataplane;
 mod gatewayconfig;
 mod staticservice;
 mod udproute;
+pub mod v1alpha1;
 
 pub use autoscaling::{AutoscalingSource, AutoscalingSpec};
 pub use dataplane::{Dataplane, DataplaneResourceType, DataplaneSpec};
@@ -25,11 +28,29 @@ pub const GROUP: &str = "stunner.l7mp.io";
 /// The CRDs this operator owns, with the chart file name each is written to.
 pub fn crds() -> Vec<(&'static str, CustomResourceDefinition)> {
     vec![
-        ("stunner.l7mp.io_gatewayconfigs.yaml", GatewayConfig::crd()),
-        ("stunner.l7mp.io_dataplanes.yaml", Dataplane::crd()),
-        ("stunner.l7mp.io_staticservices.yaml", StaticService::crd()),
+        (
+            "stunner.l7mp.io_gatewayconfigs.yaml",
+            with_v1alpha1(GatewayConfig::crd(), v1alpha1::GatewayConfig::crd()),
+        ),
+        (
+            "stunner.l7mp.io_dataplanes.yaml",
+            with_v1alpha1(Dataplane::crd(), v1alpha1::Dataplane::crd()),
+        ),
+        (
+            "stunner.l7mp.io_staticservices.yaml",
+            with_v1alpha1(StaticService::crd(), v1alpha1::StaticService::crd()),
+        ),
         ("stunner.l7mp.io_udproutes.yaml", UDPRoute::crd()),
     ]
+}
+
+/// One CRD serving `v1` (stored) and `v1alpha1` (served), no conversion webhook.
+fn with_v1alpha1(
+    v1: CustomResourceDefinition,
+    alpha: CustomResourceDefinition,
+) -> CustomResourceDefinition {
+    // Both come from the same group/kind/scope derive, which is all merge_crds checks.
+    kube::core::crd::merge_crds(vec![v1.clone(), alpha], "v1").unwrap_or(v1)
 }
 
 /// Renders one CRD as the YAML document committed into the chart.
@@ -64,6 +85,31 @@ mod tests {
         }
     }
 
+    /// Upstream serves v1alpha1 for these three (config/crd/bases), not for UDPRoute.
+    #[test]
+    fn v1alpha1_is_served_where_upstream_serves_it() {
+        let served: Vec<(String, Vec<String>)> = crds()
+            .iter()
+            .map(|(_, c)| {
+                let vs = c.spec.versions.iter().filter(|v| v.served);
+                (
+                    c.spec.names.kind.clone(),
+                    vs.map(|v| v.name.clone()).collect(),
+                )
+            })
+            .collect();
+        let v = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            served,
+            vec![
+                ("GatewayConfig".into(), v(&["v1", "v1alpha1"])),
+                ("Dataplane".into(), v(&["v1", "v1alpha1"])),
+                ("StaticService".into(), v(&["v1", "v1alpha1"])),
+                ("UDPRoute".into(), v(&["v1"])),
+            ]
+        );
+    }
+
     #[test]
     fn crds_have_upstream_names_and_scopes() {
         let names: Vec<_> = crds()
@@ -92,7 +138,13 @@ mod tests {
             ]
         );
         for (_, crd) in crds() {
-            assert_eq!(crd.spec.versions[0].name, "v1");
+            let stored: Vec<_> = crd.spec.versions.iter().filter(|v| v.storage).collect();
+            assert_eq!(stored.len(), 1);
+            assert_eq!(stored[0].name, "v1");
+            assert!(
+                crd.spec.conversion.is_none(),
+                "no conversion webhook, as upstream"
+            );
             assert!(
                 crd.spec
                     .names

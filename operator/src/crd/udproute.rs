@@ -30,6 +30,19 @@ pub struct UDPRouteSpec {
     /// Routing rules.
     #[schemars(length(min = 1, max = 16))]
     pub rules: Vec<UDPRouteRule>,
+    /// Gateway API's default-Gateway scope (`All` or `None`, experimental). Accepted; STUNner
+    /// has no default Gateways, so, as upstream, it attaches the route to nothing extra.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_default_gateways: Option<DefaultGatewayScope>,
+}
+
+/// `useDefaultGateways` values.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum DefaultGatewayScope {
+    /// Attach to every default Gateway.
+    All,
+    /// Attach to no default Gateway (the default).
+    None,
 }
 
 /// One rule: the backends reachable through the route.

@@ -63,7 +63,8 @@ fn from_secret(
         .get(&key)
         .ok_or_else(|| format!("authRef Secret {key} not found"))?;
     let get = |k: &str| secret_value(secret, k);
-    let raw = get("type").ok_or_else(|| format!("authRef Secret {key} has no \"type\" field"))?;
+    // As upstream (`getAuthType`): a Secret without `type` means the default, static.
+    let raw = get("type").unwrap_or_else(|| "static".to_owned());
     let t = AuthType::parse(&raw)
         .ok_or_else(|| format!("invalid auth type {raw:?} in Secret {key}"))?;
     let shared = get("secret").or_else(|| get("sharedSecret"));

@@ -172,6 +172,7 @@ fn v1a2_route<'a>(key: &ObjectKey, r: &'a UdpRouteV1A2) -> Route<'a> {
     let spec = UDPRouteSpec {
         parent_refs: r.spec.parent_refs.clone(),
         rules,
+        use_default_gateways: None,
     };
     Route {
         id: RouteId {

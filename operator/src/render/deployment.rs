@@ -150,7 +150,7 @@ fn container(dp: &Dataplane, opts: &RenderOptions) -> Container {
         ..Default::default()
     };
     Container {
-        name: "stunnerd".into(),
+        name: super::adopt::CONTAINER_NAME.into(),
         image: Some(
             s.image
                 .clone()

@@ -15,7 +15,7 @@ use super::context::Context;
 use super::listener::{self, GATEWAY_GROUP, ListenerPlan};
 use super::route::{self, Outcomes};
 use super::status::{Cond, stamp};
-use super::{Rendered, auth, autoscale, deployment, keys, service};
+use super::{Rendered, adopt, auth, autoscale, deployment, keys, service};
 use crate::crd::{Dataplane, DataplaneResourceType, GROUP, GatewayConfig};
 use crate::store::ObjectKey;
 
@@ -42,10 +42,11 @@ pub(crate) fn render(
         .filter(|d| !d.is_empty())
         .unwrap_or_else(|| "default".into());
     let dataplane = ctx.snap.dataplanes.get(&ObjectKey::new("", &dp_name));
-    let managed = !gw
-        .annotations()
-        .get(keys::DISABLE_MANAGED_DATAPLANE)
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let managed = ctx.opts.managed_dataplane
+        && !gw
+            .annotations()
+            .get(keys::DISABLE_MANAGED_DATAPLANE)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let mut problem = None;
     if managed && dataplane.is_none() {
         problem = Some(format!("Dataplane {dp_name:?} not found"));
@@ -65,7 +66,16 @@ pub(crate) fn render(
         Ok(_) => {}
         Err(e) => problem = Some(e),
     }
-    out.services.push(service::render(gw, conf, &plans, &owner));
+    let svc = service::render(gw, conf, &plans, &owner);
+    // As upstream: no valid listener, no Service (the API server refuses one without ports).
+    if svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.ports.as_ref())
+        .is_some_and(|p| !p.is_empty())
+    {
+        out.services.push(svc);
+    }
     if let (true, Some(dp)) = (managed, dataplane) {
         dataplane_objects(ctx, gw, dp, &owner, out);
     }
@@ -82,13 +92,33 @@ fn dataplane_objects(
     owner: &OwnerReference,
     out: &mut Rendered,
 ) {
+    let key = ObjectKey::of(gw);
+    let filter = &ctx.opts.label_filter;
     if dp.spec.dataplane_resource == Some(DataplaneResourceType::DaemonSet) {
-        out.daemon_sets
-            .push(deployment::render_daemon_set(gw, dp, ctx.opts, owner));
+        let mut ds = deployment::render_daemon_set(gw, dp, ctx.opts, owner);
+        let existing = ctx.snap.daemon_sets.get(&key);
+        let existing = existing.and_then(|d| d.spec.as_ref()).map(|s| &s.selector);
+        if let Some(spec) = ds.spec.as_mut() {
+            spec.selector = adopt::selector(gw, existing);
+        }
+        adopt::filter_labels(ds.metadata.labels.get_or_insert_default(), filter);
+        if let Some(spec) = ds.spec.as_mut() {
+            adopt::annotate_pods(&mut spec.template, gw);
+        }
+        out.daemon_sets.push(ds);
         return;
     }
-    out.deployments
-        .push(deployment::render(gw, dp, ctx.opts, owner));
+    let mut d = deployment::render(gw, dp, ctx.opts, owner);
+    let existing = ctx.snap.deployments.get(&key);
+    let existing = existing.and_then(|d| d.spec.as_ref()).map(|s| &s.selector);
+    if let Some(spec) = d.spec.as_mut() {
+        spec.selector = adopt::selector(gw, existing);
+    }
+    adopt::filter_labels(d.metadata.labels.get_or_insert_default(), filter);
+    if let Some(spec) = d.spec.as_mut() {
+        adopt::annotate_pods(&mut spec.template, gw);
+    }
+    out.deployments.push(d);
     if let Some(spec) = &dp.spec.autoscaling {
         autoscale::render(gw, spec, ctx.opts, owner, out);
     }
@@ -151,6 +181,7 @@ fn build_config(
     dp: Option<&crate::crd::DataplaneSpec>,
 ) -> Result<StunnerConfig, String> {
     let key = ObjectKey::of(gw);
+    report_unimplemented(&key, conf, dp);
     let auth = auth::render(ctx.snap, conf)?;
     let admin = AdminConfig {
         name: key.to_string(),
@@ -165,8 +196,15 @@ fn build_config(
         } else {
             "http://:8086".into()
         }),
-        user_quota: 0,
+        user_quota: conf
+            .spec
+            .user_quota
+            .and_then(|q| u32::try_from(q).ok())
+            .unwrap_or_default(),
     };
+    // As upstream, a `stunner.l7mp.io/targetport` entry moves the listener itself to that port
+    // (the Service's targetPort points there), so traffic is not black-holed.
+    let targetports = service::port_map(&service::merged_annotations(gw, conf), keys::TARGETPORT);
     let mut listeners = Vec::new();
     let mut routed = BTreeSet::new();
     for (li, p) in plans.iter().enumerate() {
@@ -183,7 +221,13 @@ fn build_config(
             public_address: addr.as_ref().map(|a| a.addr.clone()).unwrap_or_default(),
             public_port: addr.map(|a| a.port).unwrap_or_default(),
             address: LISTENER_ADDRESS.into(),
-            port: u16::try_from(p.spec.port).unwrap_or_default(),
+            port: u16::try_from(
+                targetports
+                    .get(&p.spec.name)
+                    .copied()
+                    .unwrap_or(p.spec.port),
+            )
+            .unwrap_or_default(),
             cert,
             key: key_pem,
             routes: routes
@@ -203,6 +247,22 @@ fn build_config(
         clusters,
         ..StunnerConfig::default()
     })
+}
+
+/// Logs the upstream features a Gateway asks for that are accepted but not implemented here
+/// (upstream reserves them for its paid tiers): STUN-only mode and dataplane offload.
+fn report_unimplemented(
+    key: &ObjectKey,
+    conf: &GatewayConfig,
+    dp: Option<&crate::crd::DataplaneSpec>,
+) {
+    if conf.spec.stun_mode == Some(true) {
+        tracing::warn!(gateway = %key, "GatewayConfig stunMode is not implemented: TURN stays enabled");
+    }
+    let offload = dp.and_then(|d| d.offload_engine.as_deref());
+    if offload.is_some_and(|e| !e.eq_ignore_ascii_case("none")) {
+        tracing::warn!(gateway = %key, engine = ?offload, "Dataplane offloadEngine is not implemented: ignored");
+    }
 }
 
 /// Validates a copy (with the pod-IP placeholder replaced) and returns the defaulted config with

@@ -11,6 +11,7 @@
 //! ```
 
 mod address;
+mod adopt;
 mod auth;
 mod autoscale;
 mod class;
@@ -40,6 +41,7 @@ use proto::config::StunnerConfig;
 
 use crate::store::{ObjectKey, Snapshot};
 
+pub use adopt::{CONTAINER_NAME, DEFAULT_LABEL_FILTER};
 pub use autoscale::{
     FALLBACK_FAILURE_THRESHOLD, HPA_CPU_UTILIZATION, POLLING_INTERVAL_SECONDS,
     SCALE_DOWN_PERIOD_SECONDS, SCALE_DOWN_PODS, SCALE_DOWN_STABILIZATION_SECONDS,
@@ -108,6 +110,12 @@ pub struct RenderOptions {
     /// default: upstream STUNner allows a route to name a backend in any namespace. TLS
     /// certificateRefs of listeners always need a grant.
     pub require_backend_grants: bool,
+    /// Gateway label keys not copied onto dataplane objects (upstream's
+    /// `STUNNER_GATEWAY_OPERATOR_LABEL_FILTER`; default [`DEFAULT_LABEL_FILTER`]).
+    pub label_filter: Vec<String>,
+    /// Run a dataplane per Gateway (upstream's `managed` mode, the default); false is upstream's
+    /// `legacy` mode: configs are served over CDS, the user runs stunnerd.
+    pub managed_dataplane: bool,
 }
 
 impl Default for RenderOptions {
@@ -119,6 +127,8 @@ impl Default for RenderOptions {
             now: Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
             keda: false,
             require_backend_grants: false,
+            label_filter: DEFAULT_LABEL_FILTER.map(String::from).to_vec(),
+            managed_dataplane: true,
         }
     }
 }

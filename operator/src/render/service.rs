@@ -1,6 +1,7 @@
 //! The Service exposing a Gateway (default type LoadBalancer): one port per accepted listener,
-//! shaped by the `stunner.l7mp.io/*` annotations listed in the README (set on the Gateway, or as defaults in the GatewayConfig's
-//! `loadBalancerServiceAnnotations`).
+//! shaped by the `stunner.l7mp.io/…` annotations (set on the Gateway, or as defaults in the
+//! GatewayConfig's `loadBalancerServiceAnnotations`). The Gateway's first IP in `spec.addresses`
+//! becomes `spec.loadBalancerIP`, as upstream.
 //!
 //! Cloud load balancers health-check UDP-only Services over TCP or HTTP; as upstream, when the
 //! merged annotations carry a `service.beta.kubernetes.io/…health…port` key (e.g. AWS's
@@ -110,6 +111,7 @@ pub(crate) fn render(
             ports: Some(ports),
             session_affinity: Some(affinity.into()),
             external_traffic_policy: etp,
+            load_balancer_ip: requested_lb_ip(gw),
             ..Default::default()
         }),
         status: None,
@@ -147,11 +149,24 @@ fn ports(
     out
 }
 
-/// A `{"listener": port}` JSON annotation; malformed values are ignored (logged by the caller).
+/// A `{"listener": port}` JSON annotation, or upstream's relaxed form without the braces
+/// (`"listener": port, ...`); malformed values are ignored, as upstream.
 pub(crate) fn port_map(ann: &BTreeMap<String, String>, key: &str) -> BTreeMap<String, i32> {
     ann.get(key)
-        .and_then(|v| serde_json::from_str(v).ok())
+        .and_then(|v| {
+            serde_json::from_str(v)
+                .or_else(|_| serde_json::from_str(&format!("{{{v}}}")))
+                .ok()
+        })
         .unwrap_or_default()
+}
+
+/// The load-balancer IP a Gateway asks for: its first `spec.addresses` entry when that is an
+/// IP address (type `IPAddress` or unset), as upstream forwards it to `spec.loadBalancerIP`.
+fn requested_lb_ip(gw: &Gateway) -> Option<String> {
+    let a = gw.spec.addresses.as_ref()?.first()?;
+    let ip_type = a.r#type.as_deref().is_none_or(|t| t == "IPAddress");
+    a.value.clone().filter(|v| ip_type && !v.is_empty())
 }
 
 /// Whether `key` is a cloud LB annotation matching `service.beta.kubernetes.io/.*health.*<suffix>`.

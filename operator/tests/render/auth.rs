@@ -124,6 +124,9 @@ cases! { auth_ref {
         "{ type: timewindowed, secret: shh }", AuthType::Ephemeral, SECRET_SHH),
     auth_ref_values_trimmed: ("{ name: auth-secret }", "stunner",
         "{ type: \"static\\n\", username: \"su\\n\", password: sp }", AuthType::Static, SECRET_UP),
+    // upstream `auth_render.go` `getAuthType`: no `type` key means the default, static
+    auth_ref_secret_without_type_is_static: ("{ name: auth-secret }", "stunner",
+        "{ username: su, password: sp }", AuthType::Static, SECRET_UP),
 }}
 
 #[test]
@@ -162,7 +165,6 @@ cases! { invalid_auth_ref {
     auth_ref_missing_secret: ("{ name: missing }", UP),
     auth_ref_to_configmap: ("{ name: auth-secret, kind: ConfigMap }", UP),
     auth_ref_foreign_group: ("{ name: auth-secret, group: example.com }", UP),
-    auth_ref_secret_without_type: ("{ name: auth-secret }", "{ username: u, password: p }"),
     auth_ref_static_without_password: ("{ name: auth-secret }", "{ type: static, username: u }"),
     auth_ref_ephemeral_without_secret: ("{ name: auth-secret }", "{ type: ephemeral, username: u, password: p }"),
     auth_ref_unknown_type: ("{ name: auth-secret }", "{ type: magic, secret: s }"),

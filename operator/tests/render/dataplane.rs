@@ -38,7 +38,15 @@ fn deployment_identity_labels_selector_owner() {
     assert_eq!(l["stunner.l7mp.io/related-gateway-name"], "udp-gateway");
     assert_eq!(l["stunner.l7mp.io/related-gateway-namespace"], "stunner");
     let spec = d.spec.as_ref().unwrap();
-    let sel = spec.selector.match_labels.as_ref().unwrap();
+    // upstream's selector form: one `In` expression per label
+    let sel: Vec<(String, String)> = spec
+        .selector
+        .match_expressions
+        .iter()
+        .flatten()
+        .map(|e| (e.key.clone(), e.values.as_ref().unwrap()[0].clone()))
+        .collect();
+    assert_eq!(sel.len(), 3);
     let pod_labels = spec
         .template
         .metadata
@@ -47,7 +55,7 @@ fn deployment_identity_labels_selector_owner() {
         .labels
         .as_ref()
         .unwrap();
-    for (k, v) in sel {
+    for (k, v) in &sel {
         assert_eq!(
             pod_labels.get(k),
             Some(v),
@@ -64,7 +72,7 @@ fn deployment_identity_labels_selector_owner() {
 fn container_image_command_args_env() {
     let r = run(&base());
     let c = stunnerd(dep(&r));
-    assert_eq!(c.name, "stunnerd");
+    assert_eq!(c.name, "stunner-daemon", "upstream's container name");
     assert_eq!(c.image.as_deref(), Some("docker.io/l7mp/stunnerd:latest"));
     assert_eq!(c.image_pull_policy.as_deref(), Some("Always"));
     assert_eq!(c.command.as_deref(), Some(&["stunnerd".to_string()][..]));

@@ -31,3 +31,4 @@ mod routes;
 mod samples;
 mod service;
 mod status;
+mod upstream;
