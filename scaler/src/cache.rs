@@ -30,8 +30,10 @@ use crate::steering::{self, SteeringBook, SteeringGate, SteeringRecord};
 /// One decision for one ScaledObject.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
-    /// Desired replicas (the metric value reported to KEDA).
+    /// Desired replicas (what the policy wants).
     pub desired: u32,
+    /// The metric value reported to KEDA (against a target of 1) so the HPA lands on `desired`.
+    pub reported: u32,
     /// KEDA activity.
     pub active: bool,
     /// What the source saw.
@@ -201,11 +203,17 @@ impl Scalers {
             m.upstream_errors.get_or_create(&entry.labels).inc();
             tracing::warn!(scaledobject = %entry.labels.scaledobject, error = %e, "metrics source failed");
         })?;
-        let desired = entry.policy.desired(&obs, state.previous_desired);
+        let (desired, reported) = entry.policy.decide(&obs, state.previous_desired);
         state.previous_desired = Some(desired);
         m.desired_replicas
             .get_or_create(&entry.labels)
             .set(i64::from(desired));
+        m.reported_replicas
+            .get_or_create(&entry.labels)
+            .set(i64::from(reported));
+        m.pods_excluded
+            .get_or_create(&entry.labels)
+            .set(i64::from(obs.excluded_pods));
         m.allocations
             .get_or_create(&entry.labels)
             .set(obs.active_allocations);
@@ -215,9 +223,10 @@ impl Scalers {
         if entry.metadata.drain_steering && state.gate.admit(obs.ready_pods, desired) {
             self.steer(entry, desired, &obs);
         }
-        tracing::debug!(scaledobject = %entry.labels.scaledobject, desired, allocations = obs.active_allocations, "decision");
+        tracing::debug!(scaledobject = %entry.labels.scaledobject, desired, reported, allocations = obs.active_allocations, "decision");
         Ok(Arc::new(Decision {
             desired,
+            reported,
             active: entry.policy.is_active(&obs),
             observation: obs,
         }))

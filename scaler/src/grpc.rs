@@ -62,7 +62,7 @@ impl ExternalScalerService {
             }
             .to_status()
         })?;
-        let desired = self.scalers.decision(&r).await?.desired;
+        let reported = self.scalers.decision(&r).await?.reported;
         let metric_name = if req.metric_name.is_empty() {
             METRIC_NAME.to_owned()
         } else {
@@ -72,8 +72,8 @@ impl ExternalScalerService {
         Ok(GetMetricsResponse {
             metric_values: vec![MetricValue {
                 metric_name,
-                metric_value: i64::from(desired),
-                metric_value_float: f64::from(desired),
+                metric_value: i64::from(reported),
+                metric_value_float: f64::from(reported),
             }],
         })
     }
@@ -137,7 +137,8 @@ impl ExternalScaler for ExternalScalerService {
     }
 
     /// Validates the metadata and returns the single AverageValue target of 1 replica: the
-    /// metric value is the desired replica count, so the HPA lands on it.
+    /// metric value is a replica count (the desired one, moved outside the HPA's tolerance by
+    /// `Policy::report`), so the HPA lands on the desired count.
     async fn get_metric_spec(
         &self,
         request: Request<ScaledObjectRef>,

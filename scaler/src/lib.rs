@@ -16,6 +16,7 @@ pub mod error;
 pub mod grpc;
 pub mod metadata;
 pub mod metrics;
+pub mod model;
 pub mod policy;
 pub mod server;
 pub mod source;

@@ -65,6 +65,10 @@ pub struct TriggerMetadata {
     pub min_replicas: u32,
     /// `maxReplicas`: upper clamp of the desired replica count (default 100).
     pub max_replicas: u32,
+    /// `hpaTolerance`: the tolerance of the HPA that KEDA creates (0 <= t < 1, default 0.1, the
+    /// Kubernetes default); the reported metric is moved outside it. Set it to the
+    /// ScaledObject's `behavior.scaleUp/scaleDown.tolerance` when those are rendered.
+    pub hpa_tolerance: f64,
     /// `drainSteering`: patch `controller.kubernetes.io/pod-deletion-cost` before a scale-in.
     pub drain_steering: bool,
 }
@@ -120,6 +124,7 @@ impl TriggerMetadata {
             min_replicas,
             max_replicas,
             drain_steering: parse_bool(get("drainSteering"), "drainSteering", false)?,
+            hpa_tolerance: parse_tolerance(get("hpaTolerance"))?,
         };
         md.check_source_keys()?;
         Ok(md)
@@ -251,6 +256,23 @@ fn parse_float(raw: Option<&str>, key: &'static str) -> Result<f64> {
             Error::metadata(key, format!("expected a non-negative number, got `{v}`"))
         }),
     }
+}
+
+/// The HPA tolerance assumed when `hpaTolerance` is absent (kube-controller-manager's default).
+pub const DEFAULT_HPA_TOLERANCE: f64 = 0.1;
+
+fn parse_tolerance(raw: Option<&str>) -> Result<f64> {
+    let Some(raw) = raw else {
+        return Ok(DEFAULT_HPA_TOLERANCE);
+    };
+    parse_finite(raw)
+        .filter(|v| (0.0..1.0).contains(v))
+        .ok_or_else(|| {
+            Error::metadata(
+                "hpaTolerance",
+                format!("expected a number in [0, 1) (e.g. 0.1), got `{raw}`"),
+            )
+        })
 }
 
 fn parse_target(raw: Option<&str>) -> Result<f64> {

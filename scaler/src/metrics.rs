@@ -37,6 +37,10 @@ pub struct ScalerMetrics {
     pub upstream_errors: Family<ObjectLabels, Counter>,
     /// Desired replicas last reported.
     pub desired_replicas: Family<ObjectLabels, Gauge>,
+    /// Metric value last reported to KEDA (desired replicas moved out of the HPA tolerance).
+    pub reported_replicas: Family<ObjectLabels, Gauge>,
+    /// Non-draining pods left out of the last reading (not Ready or unreachable).
+    pub pods_excluded: Family<ObjectLabels, Gauge>,
     /// Allocations on non-draining pods last seen.
     pub allocations: Family<ObjectLabels, Gauge<f64, AtomicU64>>,
     /// Draining pods last seen.
@@ -59,6 +63,8 @@ impl ScalerMetrics {
             upstream_queries: Family::default(),
             upstream_errors: Family::default(),
             desired_replicas: Family::default(),
+            reported_replicas: Family::default(),
+            pods_excluded: Family::default(),
             allocations: Family::default(),
             pods_draining: Family::default(),
             deletion_cost_patches: Counter::default(),
@@ -83,6 +89,16 @@ impl ScalerMetrics {
             "desired_replicas",
             "Desired dataplane replicas last reported",
             m.desired_replicas.clone(),
+        );
+        registry.register(
+            "reported_replicas",
+            "Metric value last reported to KEDA (target 1 replica)",
+            m.reported_replicas.clone(),
+        );
+        registry.register(
+            "pods_excluded",
+            "Dataplane pods left out of the reading: not Ready or unreachable",
+            m.pods_excluded.clone(),
         );
         registry.register(
             "allocations",
@@ -113,6 +129,8 @@ impl ScalerMetrics {
         self.upstream_queries.remove(labels);
         self.upstream_errors.remove(labels);
         self.desired_replicas.remove(labels);
+        self.reported_replicas.remove(labels);
+        self.pods_excluded.remove(labels);
         self.allocations.remove(labels);
         self.pods_draining.remove(labels);
     }

@@ -11,6 +11,24 @@
 //! arrival stream those pods used to take now lands on the ready pods, so sizing the ready set
 //! by `active` alone would scale in, then back out once the ready pods refill (the bounce the
 //! simulation in `policy/tests.rs` demonstrates).
+//!
+//! The desired count is then *reported* so that the real HPA lands on it ([`Policy::report`]):
+//! the HPA ignores a usage ratio within its tolerance of 1 (default 10 %), so a one-pod change
+//! from 11 or more replicas, reported as is, never happens. The report is the replica count
+//! the HPA computes from an AverageValue target of 1, moved just outside the tolerance band:
+//!
+//! ```text
+//!  goal > cur:  report = max(goal, smallest n with n/cur > 1 + tol)   overshoot <= floor(tol*goal)
+//!  goal < cur:  goal/cur < 1 - tol          -> report goal (the HPA's scale-down policy,
+//!                                               scaleInStep pods per period, takes the steps)
+//!               cur - scaleInStep >= goal    -> report the largest n with n/cur < 1 - tol: the
+//!                                               policy stops the HPA at cur - scaleInStep
+//!               otherwise                    -> report cur (within the band above the goal)
+//! ```
+//! `goal` is the scale-out target, or on scale-in the size the load and the draining sessions
+//! need (the desired count without the `scaleInStep` limit).
+//! `cur` is what the HPA divides by (`status.replicas`: every pod not terminating, Ready or
+//! not). With a configurable HPA tolerance of 0 (Kubernetes 1.35+) the report is `t` exactly.
 
 use crate::metadata::TriggerMetadata;
 
@@ -38,6 +56,12 @@ pub struct Observation {
     pub ready_pods: Option<u32>,
     /// Draining pods seen.
     pub draining_pods: u32,
+    /// Pods that are not draining but were left out of the reading (not Ready, or `/status`
+    /// unreachable); the HPA still counts them in `status.replicas`.
+    pub excluded_pods: u32,
+    /// Of those, the ones that look broken rather than starting (unreachable, or not Ready
+    /// after a container restart): each takes a replica slot and carries nothing.
+    pub broken_pods: u32,
     /// Per-pod load of the non-draining pods (empty when the source only gives a total).
     pub pods: Vec<PodLoad>,
 }
@@ -55,6 +79,8 @@ pub struct Policy {
     pub scale_in_step: u32,
     /// Active when allocations exceed this.
     pub activation_threshold: f64,
+    /// The HPA's tolerance the report must escape (`hpaTolerance`, 0.1 unless configured).
+    pub hpa_tolerance: f64,
 }
 
 impl Policy {
@@ -66,6 +92,7 @@ impl Policy {
             max: md.max_replicas,
             scale_in_step: md.scale_in_step,
             activation_threshold: md.activation_threshold,
+            hpa_tolerance: md.hpa_tolerance,
         }
     }
 
@@ -76,10 +103,29 @@ impl Policy {
         needed.clamp(self.min, self.max)
     }
 
-    /// Desired replicas for `obs`; `previous` (the last reported desired count) stands in for
-    /// the ready replicas when the source cannot count pods.
+    /// Replicas the load needs: the active allocations' pods, plus one slot for each broken
+    /// pod (the HPA counts it, the ReplicaSet does not replace it, it carries nothing).
+    fn needed(&self, obs: &Observation) -> u32 {
+        let raw = (obs.active_allocations.max(0.0) / self.target).ceil() as u32;
+        raw.saturating_add(obs.broken_pods)
+            .clamp(self.min, self.max)
+    }
+
+    /// The size the gateway may go down to: what the load needs, and no less than what the
+    /// sessions still held by draining pods will need once their callers come back to the
+    /// ready pods (capped at the ready pods: draining never causes a scale-out).
+    fn goal(&self, obs: &Observation, ready: u32) -> u32 {
+        let drain_floor = obs.draining_allocations.map_or(0, |d| {
+            self.replicas_for(obs.active_allocations + d).min(ready)
+        });
+        self.needed(obs).max(drain_floor).clamp(self.min, self.max)
+    }
+
+    /// Desired replicas for `obs`: the goal, at most `scaleInStep` below the ready pods;
+    /// `previous` (the last desired count) stands in for the ready replicas when the source
+    /// cannot count pods.
     pub fn desired(&self, obs: &Observation, previous: Option<u32>) -> u32 {
-        let raw = self.replicas_for(obs.active_allocations);
+        let raw = self.needed(obs);
         let Some(ready) = obs.ready_pods.or(previous) else {
             return raw;
         };
@@ -87,12 +133,64 @@ impl Policy {
             return raw;
         }
         let step_floor = ready.saturating_sub(self.scale_in_step);
-        let drain_floor = obs.draining_allocations.map_or(0, |d| {
-            self.replicas_for(obs.active_allocations + d).min(ready)
-        });
-        raw.max(step_floor)
-            .max(drain_floor)
+        self.goal(obs, ready)
+            .max(step_floor)
             .clamp(self.min, self.max)
+    }
+
+    /// The desired count for `obs` and the metric value to report (see the module header);
+    /// `previous` as in [`Policy::desired`]. The report aims at the goal, not at the
+    /// step-limited desired count: the HPA's scale-down policy takes the steps, and a steady
+    /// recommendation keeps its stabilization window from holding each step for 5 minutes.
+    pub fn decide(&self, obs: &Observation, previous: Option<u32>) -> (u32, u32) {
+        let desired = self.desired(obs, previous);
+        let Some(ready) = obs.ready_pods.or(previous) else {
+            return (desired, desired);
+        };
+        let goal = if desired >= ready {
+            desired
+        } else {
+            self.goal(obs, ready)
+        };
+        let current = obs.ready_pods.map_or(ready, |r| r + obs.excluded_pods);
+        (desired, self.report(goal, current))
+    }
+
+    /// The replica count to report (against an AverageValue target of 1) so that an HPA at
+    /// `current` replicas (its `status.replicas`), with tolerance `hpa_tolerance` and a
+    /// scale-down policy of `scale_in_step` pods per period, lands on `goal`: at once and at
+    /// most `floor(hpa_tolerance * goal)` above it when scaling out; when scaling in, at most
+    /// `scale_in_step` per period and never below it, stopping within the tolerance band above
+    /// it only when `scale_in_step` is too coarse to get closer.
+    pub fn report(&self, goal: u32, current: u32) -> u32 {
+        if current == 0 || goal == current {
+            return goal;
+        }
+        if goal > current {
+            let mut n = goal.max(current + 1);
+            while self.within_tolerance(n, current) {
+                n += 1;
+            }
+            return n;
+        }
+        if !self.within_tolerance(goal, current) {
+            goal
+        } else if current.saturating_sub(self.scale_in_step) >= goal {
+            let mut n = goal;
+            while n > 0 && self.within_tolerance(n, current) {
+                n -= 1;
+            }
+            n
+        } else {
+            current
+        }
+    }
+
+    /// The HPA's test for an AverageValue target of 1 (`GetExternalPerPodMetricReplicas`, in
+    /// milli-units as KEDA serves them): is `reported / current` too close to 1 to act on?
+    fn within_tolerance(&self, reported: u32, current: u32) -> bool {
+        let ratio = (f64::from(reported) * 1000.0) / (1000.0 * f64::from(current));
+        1.0 - self.hpa_tolerance <= ratio && ratio <= 1.0 + self.hpa_tolerance
     }
 
     /// KEDA activity: allocations above `activationThreshold`.

@@ -115,32 +115,51 @@ async fn direct_static_endpoints_all_rpcs() {
     .expect("test timed out");
 }
 
+/// One unreachable pod is left out of the reading and reported; with every pod unreachable the
+/// reading is an error (KEDA's fallback), never 0.
 #[tokio::test]
-async fn unreachable_pod_is_unavailable_never_zero() {
+async fn unreachable_pods_are_left_out_and_all_unreachable_is_unavailable() {
     tokio::time::timeout(Duration::from_secs(30), async {
-        let (_a, a_addr) = fake_pod(5, "READY").await;
-        // A port nobody listens on.
-        let dead = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
-        let (_app, grpc, _) = start_scaler(deps(&[a_addr, dead]), Duration::from_millis(100)).await;
+        let (_a, a_addr) = fake_pod(15, "READY").await;
+        // Ports nobody listens on.
+        let dead = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+        };
+        let (dead1, dead2) = (dead(), dead());
+        let md = [
+            ("source", "direct"),
+            ("targetAllocationsPerPod", "10"),
+            ("timeout", "500"),
+        ];
+        let (_app, grpc, http) =
+            start_scaler(deps(&[a_addr, dead1]), Duration::from_millis(100)).await;
         let mut c = client(grpc).await;
-        let r = so_ref(
-            "gw",
-            &[
-                ("source", "direct"),
-                ("targetAllocationsPerPod", "10"),
-                ("timeout", "500"),
-            ],
+        // 15 allocations on the one readable pod need 2 pods, plus the slot the broken pod
+        // takes: 3 (and 3 / 2 current pods is outside the HPA's tolerance).
+        let r = so_ref("gw", &md);
+        assert_eq!(desired(&mut c, &r).await.unwrap(), 3);
+        let body = metrics_text(http).await;
+        assert!(
+            body.contains(
+                r#"stunner_scaler_pods_excluded{scaledobject="stunner/gw",source="direct"} 1"#
+            ),
+            "{body}"
         );
+
+        let (_app, grpc, _) = start_scaler(deps(&[dead1, dead2]), Duration::from_millis(100)).await;
+        let mut c = client(grpc).await;
         let err = desired(&mut c, &r).await.unwrap_err();
         assert_eq!(err.code(), Code::Unavailable, "{err:?}");
-        assert!(
-            err.message().contains(&dead.to_string()),
-            "names the pod: {}",
-            err.message()
-        );
+        for d in [dead1, dead2] {
+            assert!(
+                err.message().contains(&d.to_string()),
+                "names the pod: {}",
+                err.message()
+            );
+        }
         let err = c.is_active(r.clone()).await.unwrap_err();
         assert_eq!(err.code(), Code::Unavailable);
     })
@@ -306,12 +325,16 @@ async fn endpoints_file_reread_and_steering_without_kubernetes() {
         std::fs::write(&file, format!("{a_addr}\n{b_addr}\n")).unwrap();
         tokio::time::sleep(interval).await;
         assert_eq!(desired(&mut c, &r).await.unwrap(), 2);
-        // A listed endpoint that does not answer is an error, never 0.
+        // A listed endpoint that does not answer is left out (2 pods for the load, plus its
+        // slot); when none answers the reading is an error, never 0.
         let dead = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap();
         std::fs::write(&file, format!("{a_addr}\n{b_addr}\n{dead}\n")).unwrap();
+        tokio::time::sleep(interval).await;
+        assert_eq!(desired(&mut c, &r).await.unwrap(), 3);
+        std::fs::write(&file, format!("{dead}\n")).unwrap();
         tokio::time::sleep(interval).await;
         assert_eq!(
             desired(&mut c, &r).await.unwrap_err().code(),

@@ -91,7 +91,8 @@ fn pod_json(name: &str, ip: Ipv4Addr, cost: Option<&str>, terminating: bool) -> 
         "metadata": { "name": name, "namespace": "stunner", "labels": {
             "stunner.l7mp.io/related-gateway-name": "udp-gateway",
             "stunner.l7mp.io/related-gateway-namespace": "stunner" } },
-        "status": { "phase": "Running", "podIP": ip.to_string() }
+        "status": { "phase": "Running", "podIP": ip.to_string(),
+            "conditions": [{ "type": "Ready", "status": "True" }] }
     });
     if let Some(cost) = cost {
         pod["metadata"]["annotations"] =
@@ -223,6 +224,58 @@ async fn api_server_error_is_unavailable() {
         task.await.unwrap();
         assert_eq!(err.code(), tonic::Code::Unavailable);
         assert!(err.message().contains("forbidden"), "{}", err.message());
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// A Running pod that is not Ready (crash-looping: restarted) is not read, is reported in
+/// `pods_excluded`, and takes a slot; the Ready pods' reading goes on.
+#[tokio::test]
+async fn not_ready_pod_is_left_out_and_reported() {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let (port, pods) = pods_on_one_port(&[(12, "READY"), (0, "READY")]).await;
+        let (mock, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let deps = SourceDeps {
+            kube: Some(kube::Client::new(mock, "default")),
+            ..Default::default()
+        };
+        let (_app, grpc, http) = start_scaler(deps, Duration::from_millis(300)).await;
+        let mut c = client(grpc).await;
+        let port_s = port.to_string();
+        let r = so_ref(
+            "gw",
+            &[
+                ("source", "direct"),
+                ("gateway", "udp-gateway"),
+                ("statusPort", &port_s),
+                ("targetAllocationsPerPod", "10"),
+            ],
+        );
+        let mut broken = pod_json("udp-gateway-5d9f-b", ip(2), None, false);
+        broken["status"]["conditions"] = json!([{ "type": "Ready", "status": "False" }]);
+        broken["status"]["containerStatuses"] = json!([{ "name": "stunnerd", "image": "x",
+            "imageID": "", "ready": false, "restartCount": 7 }]);
+        let listed = vec![pod_json("udp-gateway-5d9f-a", ip(1), None, false), broken];
+        let mut verifier = ApiServerVerifier(handle);
+        let task = tokio::spawn(async move { verifier.expect_pod_list(&listed).await });
+        // 12 allocations need 2 pods, plus the broken pod's slot: 3 (from 2 current pods).
+        assert_eq!(desired(&mut c, &r).await.unwrap(), 3);
+        task.await.unwrap();
+        assert_eq!(
+            pods[1]
+                .status_hits
+                .load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "not read"
+        );
+        let body = metrics_text(http).await;
+        assert!(
+            body.contains(
+                r#"stunner_scaler_pods_excluded{scaledobject="stunner/gw",source="direct"} 1"#
+            ),
+            "{body}"
+        );
     })
     .await
     .expect("test timed out");

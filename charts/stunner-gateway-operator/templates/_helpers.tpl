@@ -28,8 +28,12 @@ scaleDown:
       periodSeconds: {{ .Values.scaleDown.periodSeconds }}
 scaleUp:
   stabilizationWindowSeconds: 0
+  selectPolicy: Max
   policies:
     - type: Percent
       value: 100
+      periodSeconds: 15
+    - type: Pods
+      value: 4
       periodSeconds: 15
 {{- end -}}

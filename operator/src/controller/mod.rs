@@ -144,10 +144,12 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let with_v1a2 = preflight(&client).await?;
     tracing::info!(v1alpha2_udproute = with_v1a2, "preflight ok");
+    let mut render = opts.render.clone();
+    render.hpa_configurable_tolerance = hpa_tolerance_by_default(&client).await;
     let lp = RenderLoop::new(
         Updater::new(client.clone(), FIELD_MANAGER, &opts.render.controller_name),
         cds,
-        opts.render.clone(),
+        render,
         opts.throttle,
     );
     let mut tasks = JoinSet::new();
@@ -264,6 +266,21 @@ impl RenderLoop {
             tracing::info!(configs = rendered.configs.len(), ?st, "render applied");
         }
         self.passes.send_modify(|n| *n += 1);
+    }
+}
+
+/// Whether the API server's version honours the HPA's configurable tolerance by default.
+async fn hpa_tolerance_by_default(client: &Client) -> bool {
+    match client.apiserver_version().await {
+        Ok(v) => {
+            let on = crate::render::configurable_tolerance_by_default(&v.major, &v.minor);
+            tracing::info!(version = %v.git_version, hpa_configurable_tolerance = on, "API server version");
+            on
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "API server version unknown: no HPA tolerance rendered");
+            false
+        }
     }
 }
 

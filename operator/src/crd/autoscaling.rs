@@ -44,6 +44,13 @@ pub struct AutoscalingSpec {
     /// (e.g. `X-Scope-OrgID=tenant`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_headers: Option<String>,
+    /// Whether the ScaledObject sets the HPA's `behavior.scaleUp/scaleDown.tolerance` to 0 (and
+    /// tells the scaler so), which lets the gateway step down to exactly the size it needs.
+    /// Absent: when the API server is Kubernetes 1.35 or newer (the feature on by default). Set
+    /// `false` with KEDA older than 2.18 (its ScaledObject schema drops the field), `true` on
+    /// 1.33/1.34 clusters with the `HPAConfigurableTolerance` feature gate enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configurable_tolerance: Option<bool>,
     /// gRPC address (`host:port`) of the STUNner KEDA external scaler.
     #[schemars(length(min = 1))]
     pub scaler_address: String,

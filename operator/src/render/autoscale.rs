@@ -2,6 +2,12 @@
 //! `external` trigger to the STUNner scaler when KEDA is served, otherwise an autoscaling/v2 HPA on
 //! CPU. Both scale up fast and down slowly (every removed pod must drain its calls first, docs/ARCHITECTURE.md §4),
 //! and both target the Gateway's Deployment, which leaves `replicas` to them.
+//!
+//! The ScaledObject is the configuration the scaler's report is designed for (and that the
+//! HPA/KEDA model in `scaler::model` checks for every size from 1 to 200): an AverageValue
+//! target of 1 replica, a scale-down policy of `scaleInStep` pods per minute (the HPA stops a
+//! below-the-band report there), a fallback that keeps the current size, and, where the
+//! cluster honours it, an HPA tolerance of 0 (told to the scaler as `hpaTolerance`).
 
 use std::collections::BTreeMap;
 
@@ -11,6 +17,7 @@ use k8s_openapi::api::autoscaling::v2::{
     HorizontalPodAutoscalerBehavior, HorizontalPodAutoscalerSpec, MetricSpec, MetricTarget,
     ResourceMetricSource,
 };
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::ResourceExt;
 
@@ -24,9 +31,9 @@ use crate::store::ObjectKey;
 
 /// Scale-down stabilization window: the highest recommendation of the last 5 minutes wins.
 pub const SCALE_DOWN_STABILIZATION_SECONDS: i32 = 300;
-/// At most one pod removed per [`SCALE_DOWN_PERIOD_SECONDS`].
-pub const SCALE_DOWN_PODS: i32 = 1;
-/// Period of the scale-down policy.
+/// Period of the scale-down policy: at most `scaleInStep` pods removed per period. It must be
+/// longer than the time the scaler takes to see a removed pod as draining (its cache interval
+/// plus a KEDA poll), so one stale reading never removes a second step.
 pub const SCALE_DOWN_PERIOD_SECONDS: i32 = 60;
 /// CPU utilisation target of the HPA fallback, in percent of the requests.
 pub const HPA_CPU_UTILIZATION: i32 = 70;
@@ -34,6 +41,26 @@ pub const HPA_CPU_UTILIZATION: i32 = 70;
 pub const FALLBACK_FAILURE_THRESHOLD: i32 = 3;
 /// Seconds between KEDA polls of the scaler.
 pub const POLLING_INTERVAL_SECONDS: i32 = 10;
+/// The HPA tolerance rendered (both directions) where the cluster honours it.
+pub const CONFIGURABLE_TOLERANCE: &str = "0";
+/// The first Kubernetes minor (of major 1) where `HPAConfigurableTolerance` is on by default
+/// (beta; alpha and off by default in 1.33 and 1.34).
+pub const CONFIGURABLE_TOLERANCE_MINOR: u32 = 35;
+
+/// Whether an API server of version `major.minor` (as `GET /version` spells them, e.g. `1` and
+/// `35+`) honours `behavior.scaleUp/scaleDown.tolerance` by default.
+pub fn configurable_tolerance_by_default(major: &str, minor: &str) -> bool {
+    let num = |s: &str| {
+        s.trim_end_matches(|c: char| !c.is_ascii_digit())
+            .parse::<u32>()
+            .ok()
+    };
+    match (num(major), num(minor)) {
+        (Some(1), Some(minor)) => minor >= CONFIGURABLE_TOLERANCE_MINOR,
+        (Some(major), _) => major > 1,
+        _ => false,
+    }
+}
 
 /// Renders the autoscaler of `gw` into `out` (a ScaledObject when `opts.keda`, else an HPA).
 pub(crate) fn render(
@@ -45,7 +72,11 @@ pub(crate) fn render(
 ) {
     let meta = metadata(gw, owner);
     if opts.keda {
-        out.scaled_objects.push(scaled_object(gw, spec, meta));
+        let tolerance = spec
+            .configurable_tolerance
+            .unwrap_or(opts.hpa_configurable_tolerance);
+        out.scaled_objects
+            .push(scaled_object(gw, spec, tolerance, meta));
     } else {
         out.hpas.push(hpa(gw, spec, meta));
     }
@@ -69,8 +100,21 @@ fn metadata(gw: &Gateway, owner: &OwnerReference) -> ObjectMeta {
     }
 }
 
-fn scaled_object(gw: &Gateway, spec: &AutoscalingSpec, metadata: ObjectMeta) -> ScaledObject {
+fn scaled_object(
+    gw: &Gateway,
+    spec: &AutoscalingSpec,
+    tolerance: bool,
+    metadata: ObjectMeta,
+) -> ScaledObject {
     let max = spec.effective_max();
+    let mut behavior = behavior(spec);
+    if tolerance {
+        for rules in [&mut behavior.scale_up, &mut behavior.scale_down] {
+            if let Some(r) = rules.as_mut() {
+                r.tolerance = Some(Quantity(CONFIGURABLE_TOLERANCE.into()));
+            }
+        }
+    }
     ScaledObject {
         api_version: format!("{}/{}", keda::GROUP, keda::VERSION),
         kind: keda::KIND.into(),
@@ -84,27 +128,31 @@ fn scaled_object(gw: &Gateway, spec: &AutoscalingSpec, metadata: ObjectMeta) -> 
             polling_interval: POLLING_INTERVAL_SECONDS,
             min_replica_count: spec.effective_min(),
             max_replica_count: max,
-            // never shrink the gateway because the scaler is unreachable
+            // A scaler outage keeps the current size (KEDA 2.17+: min(current, max)); an older
+            // KEDA drops `behavior` and keeps the maximum, never shrinking the gateway either.
             fallback: Fallback {
                 failure_threshold: FALLBACK_FAILURE_THRESHOLD,
                 replicas: max,
+                behavior: Some(keda::FALLBACK_CURRENT_IF_LOWER.into()),
             },
             advanced: Advanced {
-                horizontal_pod_autoscaler_config: HpaConfig {
-                    behavior: behavior(),
-                },
+                horizontal_pod_autoscaler_config: HpaConfig { behavior },
             },
             triggers: vec![Trigger {
                 type_: "external".into(),
                 metric_type: "AverageValue".into(),
-                metadata: trigger_metadata(gw, spec),
+                metadata: trigger_metadata(gw, spec, tolerance),
             }],
         },
     }
 }
 
 /// The scaler's trigger metadata (keys as parsed by `scaler::metadata`).
-fn trigger_metadata(gw: &Gateway, spec: &AutoscalingSpec) -> BTreeMap<String, String> {
+fn trigger_metadata(
+    gw: &Gateway,
+    spec: &AutoscalingSpec,
+    tolerance: bool,
+) -> BTreeMap<String, String> {
     let mut md = BTreeMap::from([
         ("scalerAddress".to_string(), spec.scaler_address.clone()),
         ("source".into(), spec.source.as_str().into()),
@@ -118,6 +166,9 @@ fn trigger_metadata(gw: &Gateway, spec: &AutoscalingSpec) -> BTreeMap<String, St
         ("minReplicas".into(), spec.effective_min().to_string()),
         ("maxReplicas".into(), spec.effective_max().to_string()),
     ]);
+    if tolerance {
+        md.insert("hpaTolerance".into(), CONFIGURABLE_TOLERANCE.into());
+    }
     let optional = [
         ("serverAddress", &spec.server_address),
         ("query", &spec.query),
@@ -154,32 +205,34 @@ fn hpa(gw: &Gateway, spec: &AutoscalingSpec, metadata: ObjectMeta) -> Horizontal
                 }),
                 ..Default::default()
             }]),
-            behavior: Some(behavior()),
+            behavior: Some(behavior(spec)),
         },
         status: None,
     }
 }
 
-/// Slow scale-down (5 min stabilization, one pod a minute), immediate scale-up (doubling every
-/// 15 s at most).
-fn behavior() -> HorizontalPodAutoscalerBehavior {
+/// Slow scale-down (5 min stabilization, `scaleInStep` pods a minute), immediate scale-up (the
+/// Kubernetes default: the larger of doubling and 4 pods every 15 s).
+fn behavior(spec: &AutoscalingSpec) -> HorizontalPodAutoscalerBehavior {
+    let policy = |type_: &str, value, period_seconds| HPAScalingPolicy {
+        type_: type_.into(),
+        value,
+        period_seconds,
+    };
     HorizontalPodAutoscalerBehavior {
         scale_down: Some(HPAScalingRules {
             stabilization_window_seconds: Some(SCALE_DOWN_STABILIZATION_SECONDS),
-            policies: Some(vec![HPAScalingPolicy {
-                type_: "Pods".into(),
-                value: SCALE_DOWN_PODS,
-                period_seconds: SCALE_DOWN_PERIOD_SECONDS,
-            }]),
+            policies: Some(vec![policy(
+                "Pods",
+                spec.scale_in_step.max(1),
+                SCALE_DOWN_PERIOD_SECONDS,
+            )]),
             ..Default::default()
         }),
         scale_up: Some(HPAScalingRules {
             stabilization_window_seconds: Some(0),
-            policies: Some(vec![HPAScalingPolicy {
-                type_: "Percent".into(),
-                value: 100,
-                period_seconds: 15,
-            }]),
+            select_policy: Some("Max".into()),
+            policies: Some(vec![policy("Percent", 100, 15), policy("Pods", 4, 15)]),
             ..Default::default()
         }),
     }

@@ -67,14 +67,21 @@ pub struct ScaleTargetRef {
     pub name: String,
 }
 
+/// `fallback.behavior` keeping the current size, capped by `fallback.replicas` (KEDA 2.17+).
+pub const FALLBACK_CURRENT_IF_LOWER: &str = "currentReplicasIfLower";
+
 /// KEDA's behaviour when the scaler fails.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Fallback {
     /// Consecutive failures before the fallback applies.
     pub failure_threshold: i32,
-    /// Replicas to run meanwhile.
+    /// Replicas to run meanwhile (with `behavior`, the cap or floor of the current size).
     pub replicas: i32,
+    /// `static` (KEDA's default: `replicas`), `currentReplicas`, `currentReplicasIfHigher` or
+    /// `currentReplicasIfLower` (KEDA 2.17+; an older KEDA prunes the field and acts as static).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behavior: Option<String>,
 }
 
 /// `spec.advanced` of a ScaledObject.

@@ -43,8 +43,9 @@ use crate::store::{ObjectKey, Snapshot};
 
 pub use adopt::{CONTAINER_NAME, DEFAULT_LABEL_FILTER};
 pub use autoscale::{
-    FALLBACK_FAILURE_THRESHOLD, HPA_CPU_UTILIZATION, POLLING_INTERVAL_SECONDS,
-    SCALE_DOWN_PERIOD_SECONDS, SCALE_DOWN_PODS, SCALE_DOWN_STABILIZATION_SECONDS,
+    CONFIGURABLE_TOLERANCE, CONFIGURABLE_TOLERANCE_MINOR, FALLBACK_FAILURE_THRESHOLD,
+    HPA_CPU_UTILIZATION, POLLING_INTERVAL_SECONDS, SCALE_DOWN_PERIOD_SECONDS,
+    SCALE_DOWN_STABILIZATION_SECONDS, configurable_tolerance_by_default,
 };
 pub use context::RouteApi;
 pub use deployment::{DEFAULT_TERMINATION_GRACE, DRAIN_GRACE_MARGIN, HEALTH_PORT};
@@ -106,6 +107,10 @@ pub struct RenderOptions {
     /// Whether the KEDA API (`keda.sh/v1alpha1` ScaledObject) is served (found by API discovery in
     /// the controller): autoscaled Gateways get a ScaledObject, otherwise a CPU HPA.
     pub keda: bool,
+    /// Whether the API server honours `behavior.scaleUp/scaleDown.tolerance` by default
+    /// (Kubernetes 1.35+, from `GET /version` at start-up): ScaledObjects then carry a tolerance
+    /// of 0, unless the Dataplane's `autoscaling.configurableTolerance` says otherwise.
+    pub hpa_configurable_tolerance: bool,
     /// Enforce ReferenceGrants on cross-namespace route backendRefs (Gateway API semantics). Off by
     /// default: upstream STUNner allows a route to name a backend in any namespace. TLS
     /// certificateRefs of listeners always need a grant.
@@ -126,6 +131,7 @@ impl Default for RenderOptions {
             default_image: "l7mp/stunnerd:latest".into(),
             now: Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
             keda: false,
+            hpa_configurable_tolerance: false,
             require_backend_grants: false,
             label_filter: DEFAULT_LABEL_FILTER.map(String::from).to_vec(),
             managed_dataplane: true,

@@ -46,10 +46,14 @@ fn so(r: &Rendered) -> Value {
     serde_json::to_value(&r.scaled_objects[0]).unwrap()
 }
 
+/// Scale-down: `scaleInStep` (2 in the fixture) pods a minute after a 5-minute window;
+/// scale-up: the Kubernetes default.
 fn expected_behavior() -> Value {
     json!({
-        "scaleDown": { "stabilizationWindowSeconds": 300, "policies": [{ "type": "Pods", "value": 1, "periodSeconds": 60 }] },
-        "scaleUp": { "stabilizationWindowSeconds": 0, "policies": [{ "type": "Percent", "value": 100, "periodSeconds": 15 }] }
+        "scaleDown": { "stabilizationWindowSeconds": 300, "policies": [{ "type": "Pods", "value": 2, "periodSeconds": 60 }] },
+        "scaleUp": { "stabilizationWindowSeconds": 0, "selectPolicy": "Max", "policies": [
+            { "type": "Percent", "value": 100, "periodSeconds": 15 },
+            { "type": "Pods", "value": 4, "periodSeconds": 15 }] }
     })
 }
 
@@ -83,7 +87,7 @@ fn keda_served_renders_a_scaled_object_on_the_deployment() {
     );
     assert_eq!(
         spec["fallback"],
-        json!({ "failureThreshold": 3, "replicas": 8 })
+        json!({ "failureThreshold": 3, "replicas": 8, "behavior": "currentReplicasIfLower" })
     );
     assert_eq!(
         spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"],
@@ -349,4 +353,75 @@ fn deleted_gateway_orphans_its_scaled_object() {
         kinds,
         [OwnedKind::ScaledObject, OwnedKind::HorizontalPodAutoscaler]
     );
+}
+
+fn keda_with_tolerance(snap: &Snapshot) -> Rendered {
+    render(
+        snap,
+        &RenderOptions {
+            keda: true,
+            hpa_configurable_tolerance: true,
+            ..RenderOptions::default()
+        },
+    )
+}
+
+#[test]
+fn configurable_tolerance_renders_zero_and_tells_the_scaler() {
+    let so = so(&keda_with_tolerance(&labelled_gateway()));
+    let behavior = &so["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"];
+    assert_eq!(behavior["scaleUp"]["tolerance"], "0");
+    assert_eq!(behavior["scaleDown"]["tolerance"], "0");
+    assert_eq!(so["spec"]["triggers"][0]["metadata"]["hpaTolerance"], "0");
+    // Without it, neither (the scaler assumes the cluster's 10 %).
+    let so = so_of_default();
+    let behavior = &so["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"];
+    assert!(behavior["scaleUp"].get("tolerance").is_none());
+    assert!(
+        so["spec"]["triggers"][0]["metadata"]
+            .get("hpaTolerance")
+            .is_none()
+    );
+}
+
+fn so_of_default() -> Value {
+    so(&keda(&labelled_gateway()))
+}
+
+#[test]
+fn dataplane_can_turn_configurable_tolerance_off_or_on() {
+    let off = labelled_gateway_with("    configurableTolerance: false\n");
+    let so_off = so(&keda_with_tolerance(&off));
+    assert!(
+        so_off["spec"]["triggers"][0]["metadata"]
+            .get("hpaTolerance")
+            .is_none()
+    );
+    let on = labelled_gateway_with("    configurableTolerance: true\n");
+    let so_on = so(&keda(&on));
+    assert_eq!(
+        so_on["spec"]["triggers"][0]["metadata"]["hpaTolerance"],
+        "0"
+    );
+}
+
+fn labelled_gateway_with(extra: &str) -> Snapshot {
+    let dataplane = AUTOSCALED.replace(
+        "    scalerAddress: stunner-scaler.stunner-system.svc:9090\n",
+        &format!("    scalerAddress: stunner-scaler.stunner-system.svc:9090\n{extra}"),
+    );
+    base_with(&format!(
+        "{dataplane}---\napiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {{ name: udp-gateway, namespace: stunner, uid: uid-udp }}\nspec:\n  gatewayClassName: stunner-gatewayclass\n  listeners: [{{ name: udp-listener, port: 3478, protocol: TURN-UDP }}]\n"
+    ))
+}
+
+#[test]
+fn configurable_tolerance_is_on_by_default_from_kubernetes_1_35() {
+    use operator::render::configurable_tolerance_by_default as on;
+    assert!(!on("1", "34"));
+    assert!(!on("1", "33+"));
+    assert!(on("1", "35"));
+    assert!(on("1", "36+"));
+    assert!(on("2", "0"));
+    assert!(!on("", "x"));
 }

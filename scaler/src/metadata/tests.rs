@@ -52,6 +52,12 @@ fn full_prometheus_metadata_parses() {
     assert_eq!(m.scale_in_step, 2);
     assert_eq!(m.activation_threshold, 0.5);
     assert_eq!(
+        m.hpa_tolerance, DEFAULT_HPA_TOLERANCE,
+        "the Kubernetes default"
+    );
+    let zero = TriggerMetadata::parse("default", &prom(&[("hpaTolerance", "0")])).unwrap();
+    assert_eq!(zero.hpa_tolerance, 0.0);
+    assert_eq!(
         m.gateway,
         Some(GatewayRef {
             namespace: "stunner".into(),
@@ -116,6 +122,9 @@ fn bad_metadata_names_the_key() {
         (prom(&[("scaleInStep", "-1")]), "scaleInStep"),
         (prom(&[("scaleInStep", "0")]), "scaleInStep"),
         (prom(&[("statusPort", "70000")]), "statusPort"),
+        (prom(&[("hpaTolerance", "1")]), "hpaTolerance"),
+        (prom(&[("hpaTolerance", "-0.1")]), "hpaTolerance"),
+        (prom(&[("hpaTolerance", "10%")]), "hpaTolerance"),
         (
             prom(&[("activationThreshold", "NaN")]),
             "activationThreshold",

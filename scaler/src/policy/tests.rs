@@ -9,6 +9,7 @@ fn policy(step: u32) -> Policy {
         max: 20,
         scale_in_step: step,
         activation_threshold: 0.0,
+        hpa_tolerance: 0.1,
     }
 }
 

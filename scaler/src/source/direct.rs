@@ -1,7 +1,11 @@
 //! The `direct` source: the Gateway's dataplane pods are found through the Kubernetes API
 //! (label selector; pods with a deletionTimestamp are draining) or given as static endpoints,
-//! and each one's `/status` is read. Any unreachable non-draining pod makes the whole reading
-//! an error: counting it as 0 would shrink a gateway that is in fact loaded.
+//! and each one's `/status` is read. Pods that are not Ready (starting, crash-looping) are not
+//! read, and pods whose `/status` cannot be read are left out of the reading: both are counted
+//! in [`Observation::excluded_pods`] and logged, so one broken pod neither fails the reading
+//! (which would put KEDA on its fallback) nor counts as an empty pod. A reading that sees no
+//! pod at all, or reaches none of them, is an error: never a 0 that would shrink a loaded
+//! gateway.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -49,6 +53,10 @@ struct Target {
     deletion_cost: Option<String>,
     /// The API server already says the pod is terminating.
     terminating: bool,
+    /// The pod is not Running and Ready (static endpoints are taken as Ready).
+    unready: bool,
+    /// A container of the pod has restarted (a not-Ready pod is then broken, not starting).
+    restarted: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -117,15 +125,24 @@ impl DirectSource {
         })
     }
 
-    /// Lists the targets and reads every `/status` concurrently.
+    /// Lists the targets and reads every Ready pod's `/status` concurrently.
     pub async fn observe(&self) -> Result<Observation> {
         let targets = self.targets().await?;
-        let reads = join_all(targets.iter().map(|t| self.read_status(&t.addr))).await;
+        if targets.is_empty() {
+            return Err(Error::Backend("no dataplane pods found".into()));
+        }
+        let reads = join_all(targets.iter().map(|t| async {
+            if t.unready && !t.terminating {
+                return Err(NOT_READY.to_owned());
+            }
+            self.read_status(&t.addr).await
+        }))
+        .await;
         let mut obs = Observation {
             draining_allocations: Some(0.0),
             ..Default::default()
         };
-        let mut unreachable = Vec::new();
+        let mut left_out = Vec::new();
         for (target, read) in targets.into_iter().zip(reads) {
             match read {
                 Ok(status) if status.is_draining() || target.terminating => {
@@ -141,16 +158,24 @@ impl DirectSource {
                 // A terminating pod may already be gone: it is draining either way.
                 Err(_) if target.terminating => obs.draining_pods += 1,
                 Err(e) => {
-                    tracing::warn!(pod = %target.name, addr = %target.addr, error = %e, "dataplane pod unreachable");
-                    unreachable.push(format!("{} ({}): {e}", target.name, target.addr));
+                    let broken = if e == NOT_READY {
+                        tracing::info!(pod = %target.name, restarted = target.restarted, "dataplane pod not Ready: left out of the reading");
+                        target.restarted
+                    } else {
+                        tracing::warn!(pod = %target.name, addr = %target.addr, error = %e, "dataplane pod unreachable: left out of the reading");
+                        true
+                    };
+                    obs.broken_pods += u32::from(broken);
+                    left_out.push(format!("{} ({}): {e}", target.name, target.addr));
                 }
             }
         }
-        if !unreachable.is_empty() {
+        obs.excluded_pods = left_out.len() as u32;
+        if obs.pods.is_empty() && !left_out.is_empty() {
             return Err(Error::Backend(format!(
-                "{} dataplane pod(s) unreachable: {}",
-                unreachable.len(),
-                unreachable.join("; ")
+                "no dataplane pod could be read ({} left out): {}",
+                left_out.len(),
+                left_out.join("; ")
             )));
         }
         obs.active_allocations = obs.pods.iter().map(|p| p.allocations as f64).sum();
@@ -213,6 +238,9 @@ pub fn parse_endpoints_file(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Why a pod was not read (the pod is listed, but not Running and Ready).
+const NOT_READY: &str = "not Ready";
+
 fn static_target(addr: String) -> Target {
     Target {
         namespace: String::new(),
@@ -220,16 +248,27 @@ fn static_target(addr: String) -> Target {
         addr,
         deletion_cost: None,
         terminating: false,
+        unready: false,
+        restarted: false,
     }
 }
 
-/// The target of a pod that can serve: running with an IP. Pending pods hold no sessions.
+/// The target of a pod the HPA counts (`status.replicas`: not terminated). Pods that are not
+/// Running and Ready (`IsPodReady`) hold no sessions and are marked `unready`; pods that
+/// finished (Succeeded/Failed) are not counted by anyone.
 fn pod_target(pod: &Pod, port: u16) -> Option<Target> {
     let status = pod.status.as_ref()?;
-    let ip = status.pod_ip.as_deref().filter(|ip| !ip.is_empty())?;
-    if status.phase.as_deref() != Some("Running") {
+    let phase = status.phase.as_deref().unwrap_or("Pending");
+    if matches!(phase, "Succeeded" | "Failed") {
         return None;
     }
+    let ready = phase == "Running"
+        && status
+            .conditions
+            .iter()
+            .flatten()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+    let ip = status.pod_ip.as_deref().unwrap_or_default();
     let meta = &pod.metadata;
     let addr = if ip.contains(':') {
         format!("[{ip}]:{port}")
@@ -246,6 +285,12 @@ fn pod_target(pod: &Pod, port: u16) -> Option<Target> {
             .and_then(|a| a.get(DELETION_COST))
             .cloned(),
         terminating: meta.deletion_timestamp.is_some(),
+        unready: !ready || ip.is_empty(),
+        restarted: status
+            .container_statuses
+            .iter()
+            .flatten()
+            .any(|c| c.restart_count > 0),
     })
 }
 

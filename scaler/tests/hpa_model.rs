@@ -1,0 +1,293 @@
+//! The scaler's policy and report under the modelled KEDA + HPA control loop
+//! (`scaler::model`): the stall of reporting the desired count as is, and the sweep of every
+//! current size from 1 to 200, both ways, with and without a configurable HPA tolerance.
+
+use std::time::Duration;
+
+use scaler::model::hpa::{Behavior, Hpa, PolicyKind, ScalingPolicy, ScalingRules, Target};
+use scaler::model::keda::{Fallback, FallbackBehavior, MetricType, ScaledObject};
+use scaler::model::sim::{Removal, Reporter, Sim, SimConfig};
+use scaler::policy::Policy;
+
+const PER_POD: f64 = 100.0;
+const MAX: u32 = 250;
+const SYNC: Duration = Duration::from_secs(15);
+
+/// The HPA behaviour the operator renders (scale-up as the Kubernetes default, scale-down
+/// `step` pods a minute after a 5-minute window), with tolerance 0 when `tolerance`.
+fn rendered_behavior(step: u32, tolerance: bool) -> Behavior {
+    let s = Duration::from_secs;
+    let mut up = ScalingRules::one(s(0), PolicyKind::Percent, 100, s(15));
+    up.policies.push(ScalingPolicy {
+        kind: PolicyKind::Pods,
+        value: 4,
+        period: s(15),
+    });
+    let mut down = ScalingRules::one(s(300), PolicyKind::Pods, step, s(60));
+    if tolerance {
+        up.tolerance = Some(0.0);
+        down.tolerance = Some(0.0);
+    }
+    Behavior { up, down }
+}
+
+fn policy(step: u32, hpa_tolerance: f64) -> Policy {
+    Policy {
+        target: PER_POD,
+        min: 1,
+        max: MAX,
+        scale_in_step: step,
+        activation_threshold: 0.0,
+        hpa_tolerance,
+    }
+}
+
+/// The shipped configuration: the scaler's report, the rendered ScaledObject.
+fn shipped(step: u32, tolerance: bool) -> SimConfig {
+    let mut hpa = Hpa::new(
+        1,
+        MAX,
+        Target::AverageValue(1.0),
+        Some(rendered_behavior(step, tolerance)),
+    );
+    hpa.configurable_tolerance = tolerance;
+    let tol = if tolerance { 0.0 } else { 0.1 };
+    SimConfig {
+        reporter: Reporter::Scaler(policy(step, tol)),
+        removal: Removal::SteeredDrain,
+        hpa,
+        keda: ScaledObject::new(
+            1,
+            MAX,
+            MetricType::AverageValue,
+            Some(Fallback {
+                failure_threshold: 3,
+                replicas: MAX,
+                behavior: FallbackBehavior::CurrentReplicasIfLower,
+            }),
+        ),
+        sync: SYNC,
+        startup: Duration::from_secs(20),
+        end_rate: 1.0 / 600.0,
+    }
+}
+
+/// Calls that need exactly `pods` pods.
+fn calls_for(pods: u32) -> f64 {
+    (f64::from(pods) - 0.5) * PER_POD
+}
+
+/// `cur` pods, steady, then a load that needs `want`; runs `steps` syncs.
+fn run(cfg: &SimConfig, cur: u32, want: u32, steps: usize) -> Sim {
+    let mut sim = Sim::new(cfg.clone(), cur, calls_for(cur));
+    sim.run(2);
+    sim.set_load(calls_for(want));
+    sim.run(steps);
+    sim
+}
+
+#[test]
+fn desired_count_as_is_stalls_under_the_default_tolerance() {
+    let mut cfg = shipped(1, false);
+    cfg.reporter = Reporter::DesiredAsIs(policy(1, 0.1));
+    // No one-pod scale-out from 11 or 20 under load, for 10 minutes.
+    for cur in [11, 20] {
+        let sim = run(&cfg, cur, cur + 1, 40);
+        assert_eq!(sim.replicas, cur, "{cur} -> {} expected to stall", cur + 1);
+    }
+    // No scale-in from 20 at half the load, for an hour.
+    let sim = run(&cfg, 20, 10, 240);
+    assert_eq!(sim.replicas, 20, "20 -> 10 expected to stall");
+
+    // The shipped report gets all three done.
+    let cfg = shipped(1, false);
+    for cur in [11, 20] {
+        assert!(run(&cfg, cur, cur + 1, 40).replicas > cur);
+    }
+    assert_eq!(run(&cfg, 20, 10, 240).replicas, 10);
+}
+
+/// The result of one scenario of the sweep.
+#[derive(Debug, Default)]
+struct Worst {
+    /// Largest time to reach the wanted size.
+    time: Duration,
+    /// (cur, want) of that.
+    at: (u32, u32),
+    /// Largest overshoot seen above the wanted size during a scale-out.
+    overshoot: u32,
+    /// Largest size a scale-in stopped at above the wanted size (the tolerance band).
+    stopped_above: u32,
+    /// Scenarios run.
+    runs: u32,
+}
+
+impl Worst {
+    fn record(&mut self, time: Duration, cur: u32, want: u32) {
+        self.runs += 1;
+        if time > self.time {
+            self.time = time;
+            self.at = (cur, want);
+        }
+    }
+}
+
+/// Scale-out from every size: never short, overshoot at most floor(tol * want).
+fn sweep_out(cfg: &SimConfig, tol: f64) -> Worst {
+    let mut worst = Worst::default();
+    for cur in 1..=200u32 {
+        let wants = [cur + 1, cur + cur.div_ceil(10), 2 * cur, 3 * cur];
+        let mut done = Vec::new();
+        for want in wants.into_iter().map(|w| w.min(MAX)).filter(|w| *w > cur) {
+            if done.contains(&want) {
+                continue;
+            }
+            done.push(want);
+            let mut sim = Sim::new(cfg.clone(), cur, calls_for(cur));
+            sim.run(2);
+            sim.set_load(calls_for(want));
+            let took = sim.run_until(40, |s| s.replicas >= want);
+            let took = took
+                .unwrap_or_else(|| panic!("{cur} -> {want}: stuck at {} (short)", sim.replicas));
+            // The next 4 minutes (within the scale-down window) show the peak.
+            sim.run(16);
+            let peak = sim.samples.iter().map(|s| s.replicas).max().unwrap_or(0);
+            let over = peak.saturating_sub(want);
+            let bound = (tol * f64::from(want)).floor() as u32;
+            assert!(
+                over <= bound,
+                "{cur} -> {want}: peak {peak}, bound +{bound}"
+            );
+            assert_eq!(sim.bounces, 0, "{cur} -> {want}: bounced");
+            worst.overshoot = worst.overshoot.max(over);
+            worst.record(took, cur, want);
+        }
+    }
+    worst
+}
+
+/// Scale-in from every size: never below the wanted size, reaching it (or, when `band`, a size
+/// within the tolerance band above it).
+fn sweep_in(cfg: &SimConfig, step: u32, tol: f64, largest: u32) -> Worst {
+    let mut worst = Worst::default();
+    for cur in 2..=largest {
+        let mut wants = vec![cur - 1, cur.div_ceil(2), 1];
+        wants.dedup();
+        for want in wants {
+            let mut sim = Sim::new(cfg.clone(), cur, calls_for(cur));
+            sim.run(2);
+            sim.set_load(calls_for(want));
+            // In band: the HPA can stop anywhere r with want >= (1 - tol) * r.
+            let band_top = |r: u32| f64::from(want) >= (1.0 - tol) * f64::from(r) - 1e-9;
+            let limit = 24 + 4 * (cur - want).div_ceil(step) as usize;
+            let took = sim.run_until(limit, |s| {
+                s.replicas == want || (step > 1 && band_top(s.replicas) && s.ready() == s.replicas)
+            });
+            let lowest = sim.samples.iter().map(|s| s.replicas).min().unwrap_or(0);
+            assert!(lowest >= want, "{cur} -> {want}: went down to {lowest}");
+            let took = took.unwrap_or_else(|| panic!("{cur} -> {want}: stuck at {}", sim.replicas));
+            worst.stopped_above = worst.stopped_above.max(sim.replicas - want);
+            // It stays there: no bounce, no further scale-in below the wanted size.
+            sim.run(24);
+            assert!(sim.replicas >= want && sim.bounces == 0, "{cur} -> {want}");
+            worst.record(took, cur, want);
+        }
+    }
+    worst
+}
+
+fn report(name: &str, w: &Worst) {
+    println!(
+        "{name}: {} runs, all reached; worst time to reach {:?} ({} -> {}); largest overshoot \
+         {}; largest stop above the wanted size {}",
+        w.runs, w.time, w.at.0, w.at.1, w.overshoot, w.stopped_above
+    );
+}
+
+#[test]
+fn sweep_default_tolerance_both_ways() {
+    let cfg = shipped(1, false);
+    let out = sweep_out(&cfg, 0.1);
+    report("default tolerance, scale-out", &out);
+    assert!(out.time <= Duration::from_secs(120), "{out:?}");
+    let inn = sweep_in(&cfg, 1, 0.1, 200);
+    report("default tolerance, scale-in (step 1)", &inn);
+    assert_eq!(inn.stopped_above, 0, "step 1 lands exactly");
+    // 5 minutes of stabilization, then one pod a minute.
+    assert!(
+        inn.time <= Duration::from_secs(300 + 60 * 199 + 60),
+        "{inn:?}"
+    );
+}
+
+#[test]
+fn sweep_configurable_tolerance_both_ways() {
+    let cfg = shipped(1, true);
+    let out = sweep_out(&cfg, 0.0);
+    report("tolerance 0, scale-out", &out);
+    assert_eq!(out.overshoot, 0, "exact with tolerance 0");
+    let inn = sweep_in(&cfg, 1, 0.0, 200);
+    assert_eq!(inn.stopped_above, 0);
+    report("tolerance 0, scale-in (step 1)", &inn);
+}
+
+#[test]
+fn sweep_larger_step_without_tolerance_stops_within_the_band() {
+    // Sizes up to 80: the band matters from 10 up, and the sweep costs time.
+    let cfg = shipped(3, false);
+    let inn = sweep_in(&cfg, 3, 0.1, 80);
+    report("default tolerance, scale-in (step 3)", &inn);
+    assert!(inn.stopped_above > 0, "some stop within the band");
+    let cfg = shipped(3, true);
+    let inn = sweep_in(&cfg, 3, 0.0, 80);
+    report("tolerance 0, scale-in (step 3)", &inn);
+    assert_eq!(inn.stopped_above, 0, "tolerance 0 lands exactly");
+}
+
+#[test]
+fn one_broken_pod_does_not_freeze_the_gateway() {
+    // 12 pods; one crash-loops. The reading leaves it out, the ReplicaSet deletes it first on
+    // the next scale-in, and the gateway still follows the load both ways.
+    let cfg = shipped(1, false);
+    let mut sim = Sim::new(cfg, 12, calls_for(12));
+    sim.run(2);
+    sim.break_pod();
+    sim.set_load(calls_for(14));
+    sim.run_until(20, |s| s.ready() >= 14)
+        .expect("scale-out with a broken pod");
+    sim.set_load(calls_for(6));
+    sim.run_until(200, |s| s.replicas == 6)
+        .expect("scale-in with a broken pod");
+    assert!(
+        sim.pods.iter().all(|p| !p.broken),
+        "the broken pod went first"
+    );
+    assert!(sim.replicas < MAX);
+}
+
+#[test]
+fn scaler_outage_keeps_the_current_size() {
+    let cfg = shipped(1, false);
+    let mut sim = Sim::new(cfg.clone(), 7, calls_for(7));
+    sim.run(2);
+    sim.scaler_down = true;
+    sim.run(20);
+    assert_eq!(sim.replicas, 7, "currentReplicasIfLower keeps 7");
+    // KEDA's static fallback (what an older KEDA does) jumps to the maximum instead.
+    let mut cfg = cfg;
+    cfg.keda = ScaledObject::new(
+        1,
+        MAX,
+        MetricType::AverageValue,
+        Some(Fallback {
+            failure_threshold: 3,
+            replicas: 40,
+            behavior: FallbackBehavior::Static,
+        }),
+    );
+    let mut sim = Sim::new(cfg, 7, calls_for(7));
+    sim.run(2);
+    sim.scaler_down = true;
+    sim.run(20);
+    assert_eq!(sim.replicas, 40);
+}
