@@ -69,9 +69,9 @@ async fn main() -> ExitCode {
 }
 
 async fn on_signal(shutdown: CancellationToken) {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return,
+    let kind = tokio::signal::unix::SignalKind::terminate();
+    let Ok(mut term) = tokio::signal::unix::signal(kind) else {
+        return;
     };
     tokio::select! {
         _ = term.recv() => {}

@@ -4,7 +4,8 @@
 //! server. Credentials from `/ice` must allocate on stunnerd, an expired one must be refused,
 //! a deleted Gateway must leave `/ice` at once, and the JSON must pass upstream's schema.
 //!
-//! Needs the stunnerd binary of the same profile: `cargo build -p stunnerd --bins`.
+//! Needs the stunnerd and turncat binaries of the same profile: `cargo build -p stunnerd --bins`
+//! and `cargo build -p loadtest --bin turncat`.
 //!
 //! ```text
 //!   Snapshot ─render─▶ ConfigStore ─▶ CDS server ─┬─▶ stunner-auth (in-process) ◀── GET /ice
@@ -14,6 +15,7 @@
 
 mod service;
 mod stunnerctl;
+mod turncat;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -164,6 +166,14 @@ impl Harness {
         serde_json::from_value(self.json(&format!("/ice{query}"))).expect("IceConfig")
     }
 
+    /// stunnerd's allocation count from `/status`.
+    pub(crate) fn json_status(&self) -> u64 {
+        let (code, body) = get(self.health, "/status");
+        assert_eq!(code, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).expect("status json");
+        v["allocationCount"].as_u64().expect("allocationCount")
+    }
+
     pub(crate) fn delete_gateway(&mut self, name: &str) {
         let key = ObjectKey::new("default", name);
         self.snap.gateways.remove(&key).expect("gateway present");
@@ -194,8 +204,8 @@ fn rendered(snap: &Snapshot, health: u16) -> ConfigSet {
     set
 }
 
-/// The stunnerd binary next to this test executable (`target/<profile>/stunnerd`).
-fn bin(name: &str) -> PathBuf {
+/// A binary of the workspace next to this test executable (`target/<profile>/<name>`).
+pub(crate) fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");
     let bin = exe
         .parent()
@@ -204,7 +214,7 @@ fn bin(name: &str) -> PathBuf {
         .expect("target dir");
     assert!(
         bin.is_file(),
-        "{} missing: build it first: cargo build -p stunnerd --bins",
+        "{} missing: build it first: cargo build -p stunnerd --bins; cargo build -p loadtest --bin turncat",
         bin.display()
     );
     bin

@@ -79,8 +79,7 @@ fn ice_credentials_relay_through_stunnerd_and_expire() {
     let s = &short.ice_servers[0];
     std::thread::sleep(Duration::from_millis(2100));
     let refused = try_allocate(udp_target(&s.urls[0]), &s.username, &s.credential)
-        .err()
-        .expect("an expired credential must be refused");
+        .expect_err("an expired credential must be refused");
     assert!(refused.contains("401"), "refused with 401: {refused}");
     drop(h);
 }

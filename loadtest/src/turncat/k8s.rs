@@ -128,7 +128,7 @@ fn auth_spec(config: &StunnerConfig, ttl: Duration) -> Result<AuthSpec> {
 
 /// `GET /api/v1/configs/{ns}/{gateway}` from the CDS server at `cds` (`host:port` or
 /// `http://host:port`).
-pub fn fetch(cds: &str, t: &K8sTarget) -> Result<StunnerConfig> {
+pub(super) fn fetch(cds: &str, t: &K8sTarget) -> Result<StunnerConfig> {
     let authority = cds
         .strip_prefix("http://")
         .unwrap_or(cds)
