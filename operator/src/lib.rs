@@ -9,6 +9,7 @@
 pub mod cds;
 pub mod controller;
 pub mod crd;
+pub mod metrics;
 pub mod render;
 mod run;
 pub mod store;
