@@ -84,3 +84,12 @@ scaleUp:
       value: 100
       periodSeconds: 15
 {{- end -}}
+
+
+{{/* CRD manifests (text) with Helm's labels and helm.sh/resource-policy: keep added to each
+     top-level "metadata:"; takes (list $ text). The CRDs' own metadata holds only their name. */}}
+{{- define "stunner.keptCrds" -}}
+{{- $root := index . 0 -}}{{- $text := index . 1 -}}
+{{- $meta := printf "metadata:\n  annotations:\n    helm.sh/resource-policy: keep\n  labels:\n%s\n" (include "stunner.labels" $root | indent 4) -}}
+{{ regexReplaceAll "(?m)^metadata:\n" $text $meta }}
+{{- end -}}
