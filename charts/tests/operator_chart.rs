@@ -1,5 +1,6 @@
 //! `helm lint` and `helm template` of the stunner-gateway-operator chart, every rendered document
-//! parsed and asserted: kinds, names, RBAC rules, probes, grace period, ScaledObject versus HPA.
+//! parsed and asserted: kinds, names, probes, grace period, ScaledObject versus HPA (RBAC and pod
+//! security in security.rs, cross-object links in links.rs, schemas in schemas.rs).
 
 use charts::{find, helm, of_kind, template};
 use serde_yaml::Value;
@@ -22,24 +23,89 @@ fn container<'a>(deploy: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("container {name} missing in {deploy:?}"))
 }
 
-fn rule_grants(role: &Value, group: &str, resource: &str, verb: &str) -> bool {
-    let Some(rules) = role["rules"].as_sequence() else {
-        return false;
-    };
-    let has = |v: &Value, s: &str| {
-        v.as_sequence()
-            .is_some_and(|xs| xs.iter().any(|x| x.as_str() == Some(s)))
-    };
-    rules.iter().any(|r| {
-        has(&r["apiGroups"], group) && has(&r["resources"], resource) && has(&r["verbs"], verb)
-    })
-}
-
 #[test]
 fn lint_is_clean() {
     let path = charts::chart_path(CHART).display().to_string();
-    let out = helm(&["lint", "--strict", &path]).expect("helm lint");
+    let registry = format!("image.registry={}", charts::TEST_REGISTRY);
+    let out = helm(&["lint", "--strict", &path, "--set", &registry]).expect("helm lint");
     assert!(out.contains("0 chart(s) failed"), "{out}");
+}
+
+#[test]
+fn an_unset_image_registry_fails_with_a_clear_message() {
+    let path = charts::chart_path(CHART).display().to_string();
+    let err = helm(&["template", "test", &path]).expect_err("no registry, no render");
+    assert!(
+        err.to_string().contains("image.registry is required"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_values_fail_with_the_schema_message() {
+    let err = template(CHART, &["--set", "operator.logFormat=xml"]).expect_err("bad value");
+    assert!(err.to_string().contains("logFormat"), "{err}");
+    let err = template(CHART, &["--set", "operator.cds.port=70000"]).expect_err("bad port");
+    assert!(err.to_string().contains("cds/port"), "{err}");
+}
+
+#[test]
+fn images_log_format_and_scheduling_reach_every_workload() {
+    let docs = template(
+        CHART,
+        &[
+            "--set",
+            "image.tag=v9,imagePullSecrets[0].name=regcred,operator.logFormat=json",
+            "--set",
+            "operator.nodeSelector.pool=system,scaler.tolerations[0].key=k,scaler.tolerations[0].operator=Exists",
+            "--set",
+            "dataplane.nodeSelector.pool=media",
+        ],
+    )
+    .expect("render");
+    let op = find(&docs, "Deployment", "test-operator").expect("operator");
+    let c = container(op, "operator");
+    assert_eq!(
+        c["image"].as_str(),
+        Some("registry.example/stunner/stunner-gateway-operator:v9")
+    );
+    let args = str_args(c);
+    assert!(args.contains(&"--log-format=json"), "{args:?}");
+    assert!(
+        args.contains(&"--dataplane-image=registry.example/stunner/stunnerd:v9"),
+        "{args:?}"
+    );
+    let pod = &op["spec"]["template"]["spec"];
+    assert_eq!(pod["nodeSelector"]["pool"].as_str(), Some("system"));
+    assert_eq!(pod["imagePullSecrets"][0]["name"].as_str(), Some("regcred"));
+    let sc = find(&docs, "Deployment", "test-scaler").expect("scaler");
+    let c = container(sc, "scaler");
+    assert_eq!(
+        c["image"].as_str(),
+        Some("registry.example/stunner/stunner-scaler:v9")
+    );
+    assert!(str_args(c).contains(&"--log-format=text"));
+    assert_eq!(
+        sc["spec"]["template"]["spec"]["tolerations"][0]["key"].as_str(),
+        Some("k")
+    );
+    assert_eq!(
+        sc["spec"]["template"]["spec"]["imagePullSecrets"][0]["name"].as_str(),
+        Some("regcred")
+    );
+    let dp = find(&docs, "Dataplane", "default").expect("dataplane");
+    assert_eq!(
+        dp["spec"]["image"].as_str(),
+        Some("registry.example/stunner/stunnerd:v9")
+    );
+    assert_eq!(
+        dp["spec"]["imagePullSecrets"][0]["name"].as_str(),
+        Some("regcred")
+    );
+    let term = &dp["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        ["nodeSelectorTerms"][0]["matchExpressions"][0];
+    assert_eq!(term["key"].as_str(), Some("pool"));
+    assert_eq!(term["values"][0].as_str(), Some("media"));
 }
 
 #[test]
@@ -55,7 +121,11 @@ fn default_render_has_operator_cds_scaler_and_defaults() {
     let c = container(op, "operator");
     assert_eq!(
         c["readinessProbe"]["httpGet"]["path"].as_str(),
-        Some("/api/v1/configs")
+        Some("/readyz")
+    );
+    assert_eq!(
+        c["livenessProbe"]["httpGet"]["path"].as_str(),
+        Some("/healthz")
     );
     let args = str_args(c);
     assert!(
@@ -105,67 +175,6 @@ fn default_render_has_operator_cds_scaler_and_defaults() {
             && of_kind(&docs, "HorizontalPodAutoscaler").is_empty()
     );
     assert!(of_kind(&docs, "ServiceMonitor").is_empty() && of_kind(&docs, "ConfigMap").is_empty());
-}
-
-#[test]
-fn rbac_lets_operator_manage_dataplanes_and_scaler_patch_pods() {
-    let docs = template(CHART, &[]).expect("render");
-    let op = find(&docs, "ClusterRole", "test-operator").expect("operator role");
-    assert!(rule_grants(op, "apps", "deployments", "patch"));
-    assert!(rule_grants(
-        op,
-        "gateway.networking.k8s.io",
-        "gateways/status",
-        "update"
-    ));
-    assert!(rule_grants(op, "stunner.l7mp.io", "dataplanes", "watch"));
-    assert!(
-        rule_grants(op, "apps", "daemonsets", "patch")
-            && rule_grants(op, "apps", "daemonsets", "delete")
-    );
-    assert!(rule_grants(
-        op,
-        "gateway.networking.k8s.io",
-        "referencegrants",
-        "watch"
-    ));
-    assert!(rule_grants(op, "keda.sh", "scaledobjects", "create"));
-    assert!(rule_grants(
-        op,
-        "discovery.k8s.io",
-        "endpointslices",
-        "list"
-    ));
-    assert!(
-        !rule_grants(op, "", "pods", "patch"),
-        "the operator must not patch pods"
-    );
-    let lease = find(&docs, "Role", "test-operator-leader").expect("leader role");
-    assert!(rule_grants(
-        lease,
-        "coordination.k8s.io",
-        "leases",
-        "update"
-    ));
-
-    let sc = find(&docs, "ClusterRole", "test-scaler").expect("scaler role");
-    for verb in ["get", "list", "watch", "patch"] {
-        assert!(
-            rule_grants(sc, "", "pods", verb),
-            "scaler needs pods {verb}"
-        );
-    }
-    assert!(
-        !rule_grants(sc, "", "pods", "delete"),
-        "the scaler never deletes pods"
-    );
-    for binding in of_kind(&docs, "ClusterRoleBinding") {
-        let role = binding["roleRef"]["name"].as_str().unwrap();
-        assert!(
-            find(&docs, "ClusterRole", role).is_some(),
-            "binding to missing role {role}"
-        );
-    }
 }
 
 #[test]
@@ -243,12 +252,10 @@ fn monitoring_and_dashboard_are_optional() {
         ],
     )
     .expect("render");
-    assert_eq!(of_kind(&docs, "ServiceMonitor").len(), 1);
-    let pm = of_kind(&docs, "PodMonitor");
-    assert_eq!(
-        pm[0]["spec"]["selector"]["matchLabels"]["stunner.l7mp.io/owned-by"].as_str(),
-        Some("stunner")
-    );
+    // scaler and operator ServiceMonitors, and the dataplane PodMonitor (tests/links.rs checks
+    // what they select).
+    assert_eq!(of_kind(&docs, "ServiceMonitor").len(), 2);
+    assert_eq!(of_kind(&docs, "PodMonitor").len(), 1);
     let cm = find(&docs, "ConfigMap", "test-dashboard").expect("dashboard");
     let json = cm["data"]["stunner.json"].as_str().expect("dashboard json");
     assert!(json.contains("stunner_allocations_active"));

@@ -10,6 +10,7 @@ pub mod cds;
 pub mod compat;
 pub mod controller;
 pub mod crd;
+pub mod metrics;
 pub mod render;
 mod run;
 pub mod store;

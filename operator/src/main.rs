@@ -22,6 +22,10 @@ struct Args {
     /// Listen address of the Config Discovery Service.
     #[arg(long, env = "STUNNER_CDS_LISTEN", default_value = "0.0.0.0:13478")]
     cds_listen: SocketAddr,
+    /// Listen address of the Prometheus metrics (`/metrics`) and health (`/healthz`, `/readyz`)
+    /// server.
+    #[arg(long, env = "STUNNER_METRICS_LISTEN", default_value = operator::metrics::DEFAULT_LISTEN)]
+    metrics_listen: SocketAddr,
     /// CDS URL dataplane pods are told to fetch their config from (STUNNER_CONFIG_ORIGIN).
     #[arg(long, env = "STUNNER_CDS_SERVER_ADDRESS", default_value = DEFAULT_CONFIG_ORIGIN)]
     cds_server_address: String,
@@ -64,6 +68,18 @@ struct Args {
     /// Upstream's flags and environment.
     #[command(flatten)]
     upstream: UpstreamArgs,
+    /// Log line format: human-readable text, or one JSON object per line.
+    #[arg(long, env = "STUNNER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 /// What upstream's flags and environment change in `args`, or why they are invalid.
@@ -124,9 +140,11 @@ fn main() -> ExitCode {
         return ExitCode::from(64);
     }
     let log = args.log.clone().unwrap_or_else(|| "info".to_owned());
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(&log))
-        .init();
+    let logs = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(&log));
+    match args.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     for what in ignored {
         tracing::warn!("upstream flag accepted without effect: {what}");
     }
@@ -140,6 +158,7 @@ fn main() -> ExitCode {
     tracing::info!(filter = ?label_filter, "Gateway label propagation filter");
     let opts = operator::RunOptions {
         cds_listen: args.cds_listen,
+        metrics_listen: args.metrics_listen,
         controller: Options {
             render: RenderOptions {
                 controller_name,

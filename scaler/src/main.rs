@@ -10,6 +10,15 @@ use scaler::source::{PromAuth, Secret};
 use scaler::{Options, TlsFiles};
 
 /// KEDA external scaler for STUNner: scales dataplanes on TURN allocations without dropping calls.
+/// How log lines are written.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
 #[derive(Debug, Parser)]
 #[command(name = "stunner-scaler", version)]
 struct Cli {
@@ -82,6 +91,12 @@ struct Cli {
     /// Extra CA bundle (PEM) trusted for https Prometheus servers.
     #[arg(long, env = "STUNNER_SCALER_PROMETHEUS_CA_FILE")]
     prometheus_ca_file: Option<PathBuf>,
+    /// Log filter (tracing EnvFilter syntax, e.g. `info,scaler=debug`).
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    log: String,
+    /// Log line format: human-readable text, or one JSON object per line.
+    #[arg(long, env = "STUNNER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 }
 
 fn parse_secs(raw: &str) -> Result<Duration, String> {
@@ -185,11 +200,12 @@ async fn main() -> ExitCode {
             return ExitCode::from(64);
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    let logs =
+        tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log));
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     let opts = match cli.options() {
         Ok(o) => o,
         Err(e) => {

@@ -15,7 +15,58 @@ helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version }}
 
 {{- define "stunner.image" -}}
 {{- $root := index . 0 -}}{{- $name := index . 1 -}}
-{{ $root.Values.image.registry }}/{{ $name }}:{{ $root.Values.image.tag | default $root.Chart.AppVersion }}
+{{- $registry := required "image.registry is required: set it to the registry path you pushed the stunnerd, stunner-gateway-operator and stunner-scaler images to (see the README, Build the images)" $root.Values.image.registry -}}
+{{ trimSuffix "/" $registry }}/{{ $name }}:{{ $root.Values.image.tag | default $root.Chart.AppVersion }}
+{{- end -}}
+
+{{/* The Pod Security Standard "restricted" pod and container security contexts. */}}
+{{- define "stunner.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+seccompProfile: { type: RuntimeDefault }
+{{- end -}}
+{{- define "stunner.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities: { drop: [ALL] }
+{{- end -}}
+
+{{/* nodeSelector, tolerations, affinity and imagePullSecrets of a pod; takes (list $ .Values.x). */}}
+{{- define "stunner.scheduling" -}}
+{{- $root := index . 0 -}}{{- $w := index . 1 -}}
+{{- with $root.Values.imagePullSecrets }}
+imagePullSecrets: {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $w.nodeSelector }}
+nodeSelector: {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $w.tolerations }}
+tolerations: {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $w.affinity }}
+affinity: {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* A PodDisruptionBudget keeping one replica of a multi-replica workload; takes (list $ name component replicas). */}}
+{{- define "stunner.pdb" -}}
+{{- $root := index . 0 -}}{{- $name := index . 1 -}}{{- $component := index . 2 -}}{{- $replicas := index . 3 -}}
+{{- if and $root.Values.podDisruptionBudget.enabled (gt (int $replicas) 1) }}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ $name }}
+  namespace: {{ $root.Release.Namespace }}
+  labels: {{- include "stunner.labels" $root | nindent 4 }}
+spec:
+  minAvailable: 1
+  selector:
+    matchLabels:
+      app.kubernetes.io/instance: {{ $root.Release.Name }}
+      app.kubernetes.io/component: {{ $component }}
+{{- end }}
 {{- end -}}
 
 {{/* KEDA trigger metadata / HPA behaviour for one autoscaled Gateway. */}}
@@ -36,4 +87,13 @@ scaleUp:
     - type: Pods
       value: 4
       periodSeconds: 15
+{{- end -}}
+
+
+{{/* CRD manifests (text) with Helm's labels and helm.sh/resource-policy: keep added to each
+     top-level "metadata:"; takes (list $ text). The CRDs' own metadata holds only their name. */}}
+{{- define "stunner.keptCrds" -}}
+{{- $root := index . 0 -}}{{- $text := index . 1 -}}
+{{- $meta := printf "metadata:\n  annotations:\n    helm.sh/resource-policy: keep\n  labels:\n%s\n" (include "stunner.labels" $root | indent 4) -}}
+{{ regexReplaceAll "(?m)^metadata:\n" $text $meta }}
 {{- end -}}

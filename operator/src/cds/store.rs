@@ -53,6 +53,11 @@ impl ConfigStore {
     pub fn subscribe(&self) -> watch::Receiver<Arc<ConfigSet>> {
         self.tx.subscribe()
     }
+
+    /// How many subscribers are live: one per CDS WebSocket watch.
+    pub fn watchers(&self) -> usize {
+        self.tx.receiver_count()
+    }
 }
 
 /// Which configs a request asks for.

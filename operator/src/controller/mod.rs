@@ -37,6 +37,7 @@ pub use watch::Readers;
 
 use crate::cds::ConfigStore;
 use crate::crd::{Dataplane, GatewayConfig, StaticService, UDPRoute};
+use crate::metrics::Metrics;
 use crate::render::{RenderOptions, render};
 use crate::store::Snapshot;
 
@@ -140,6 +141,7 @@ pub async fn run(
     client: Client,
     opts: Options,
     cds: ConfigStore,
+    metrics: Metrics,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let with_v1a2 = preflight(&client).await?;
@@ -151,7 +153,8 @@ pub async fn run(
         cds,
         render,
         opts.throttle,
-    );
+    )
+    .with_metrics(metrics.clone());
     let mut tasks = JoinSet::new();
     let readers = Readers::start(&client, with_v1a2, &lp.trigger, &mut tasks);
     start_keda_discovery(&client, &readers, &lp, &opts, &shutdown, &mut tasks).await;
@@ -166,12 +169,14 @@ pub async fn run(
         elector,
         lp.leader.clone(),
         lp.trigger.clone(),
+        metrics.clone(),
         shutdown.clone(),
     ));
     tokio::select! {
         r = readers.ready() => r?,
         _ = shutdown.cancelled() => return Ok(()),
     }
+    metrics.set_ready();
     lp.trigger.notify_one();
     lp.run(&readers, &shutdown).await;
     tasks.shutdown().await;
@@ -207,6 +212,7 @@ pub struct RenderLoop {
     render: RenderOptions,
     throttle: Duration,
     passes: Arc<tokio::sync::watch::Sender<u64>>,
+    metrics: Option<Metrics>,
 }
 
 impl RenderLoop {
@@ -226,7 +232,15 @@ impl RenderLoop {
             render,
             throttle,
             passes: Arc::new(tokio::sync::watch::Sender::new(0)),
+            metrics: None,
         }
+    }
+
+    /// The same loop, recording every pass in `metrics`.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The number of completed render passes, updated after each one (publish and update done).
@@ -259,11 +273,18 @@ impl RenderLoop {
             keda: self.keda.load(Ordering::Acquire),
             ..self.render.clone()
         };
+        let started = std::time::Instant::now();
         let rendered = render(snap, &opts);
+        let render_time = started.elapsed();
         self.cds.publish(rendered.configs.clone());
+        let mut failed = 0;
         if self.leader.load(Ordering::Acquire) {
             let st = self.updater.update(snap, &rendered).await;
             tracing::info!(configs = rendered.configs.len(), ?st, "render applied");
+            failed = st.failed;
+        }
+        if let Some(m) = &self.metrics {
+            m.pass(render_time, failed);
         }
         self.passes.send_modify(|n| *n += 1);
     }
@@ -318,6 +339,7 @@ async fn elect(
     elector: LeaderElector,
     leader: Arc<AtomicBool>,
     notify: Arc<Notify>,
+    metrics: Metrics,
     shutdown: CancellationToken,
 ) {
     let mut tick = tokio::time::interval(elector.retry_period());
@@ -331,6 +353,7 @@ async fn elect(
             tracing::warn!(error = %e, "leader election failed");
             false
         });
+        metrics.set_leader(is);
         if is != leader.swap(is, Ordering::AcqRel) {
             tracing::info!(leader = is, "leadership changed");
             if is {

@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 use gateway_api::gateways::Gateway;
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec, Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Container, EnvVar, EnvVarSource, HTTPGetAction, ObjectFieldSelector, PodSpec, PodTemplateSpec,
-    Probe,
+    Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction,
+    ObjectFieldSelector, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile,
+    SecurityContext,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -23,6 +24,13 @@ use crate::store::ObjectKey;
 
 /// Port of stunnerd's health server (`/live`, `/ready`).
 pub const HEALTH_PORT: i32 = 8086;
+/// Port of stunnerd's Prometheus endpoint (`enableMetricsEndpoint`), as rendered into
+/// `admin.metrics_endpoint`.
+pub const METRICS_PORT: i32 = 8080;
+/// Name of the metrics container port, which upstream STUNner's documented PodMonitor scrapes.
+pub const METRICS_PORT_NAME: &str = "metrics-port";
+/// The non-root user of the stunnerd image.
+const NONROOT_UID: i64 = 65532;
 /// Default graceful termination period: the drain timeout (3600 s).
 pub const DEFAULT_TERMINATION_GRACE: i64 = 3600;
 /// Seconds the kubelet waits beyond the drain timeout before killing stunnerd (its shutdown).
@@ -114,7 +122,7 @@ fn pod_template(gw: &Gateway, dp: &Dataplane, opts: &RenderOptions) -> PodTempla
         affinity: s.affinity.clone(),
         tolerations: s.tolerations.clone(),
         topology_spread_constraints: s.topology_spread_constraints.clone(),
-        security_context: s.security_context.clone(),
+        security_context: Some(s.security_context.clone().unwrap_or_else(restricted_pod)),
         image_pull_secrets: s.image_pull_secrets.clone(),
         ..Default::default()
     };
@@ -163,9 +171,50 @@ fn container(dp: &Dataplane, opts: &RenderOptions) -> Container {
         env: Some(env),
         env_from: s.env_from.clone(),
         resources: s.resources.clone(),
-        security_context: s.container_security_context.clone(),
+        security_context: Some(
+            s.container_security_context
+                .clone()
+                .unwrap_or_else(restricted_container),
+        ),
+        ports: s.enable_metrics_endpoint.then(|| {
+            vec![ContainerPort {
+                name: Some(METRICS_PORT_NAME.into()),
+                container_port: METRICS_PORT,
+                protocol: Some("TCP".into()),
+                ..Default::default()
+            }]
+        }),
         liveness_probe: (!s.disable_health_check).then(|| probe("/live")),
         readiness_probe: (!s.disable_health_check).then(|| probe("/ready")),
+        ..Default::default()
+    }
+}
+
+/// The pod security context of a Dataplane that sets none: the Pod Security Standard
+/// `restricted` profile (non-root, the runtime's default seccomp profile).
+fn restricted_pod() -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(NONROOT_UID),
+        run_as_group: Some(NONROOT_UID),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".into(),
+            localhost_profile: None,
+        }),
+        ..Default::default()
+    }
+}
+
+/// The stunnerd container security context of a Dataplane that sets none: `restricted`, with a
+/// read-only root filesystem (stunnerd writes no file).
+fn restricted_container() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        read_only_root_filesystem: Some(true),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            add: None,
+        }),
         ..Default::default()
     }
 }

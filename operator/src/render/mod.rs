@@ -48,7 +48,9 @@ pub use autoscale::{
     SCALE_DOWN_STABILIZATION_SECONDS, configurable_tolerance_by_default,
 };
 pub use context::RouteApi;
-pub use deployment::{DEFAULT_TERMINATION_GRACE, DRAIN_GRACE_MARGIN, HEALTH_PORT};
+pub use deployment::{
+    DEFAULT_TERMINATION_GRACE, DRAIN_GRACE_MARGIN, HEALTH_PORT, METRICS_PORT, METRICS_PORT_NAME,
+};
 pub use gateway::LISTENER_ADDRESS;
 pub use keda::ScaledObject;
 pub use service::HEALTH_CHECK_PORT_NAME;

@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use super::{SourceDeps, prometheus::error_chain};
 use crate::error::{Error, Result};
-use crate::metadata::TriggerMetadata;
+use crate::metadata::{GatewayRef, TriggerMetadata};
 use crate::policy::{Observation, PodLoad};
 use crate::steering::DELETION_COST;
 
@@ -73,6 +73,15 @@ enum Targets {
     },
 }
 
+/// The label selector of the dataplane pods of Gateway `gw`: the `related-gateway-*` labels the
+/// operator puts on every pod it renders for a Gateway.
+pub fn gateway_pod_selector(gw: &GatewayRef) -> String {
+    format!(
+        "stunner.l7mp.io/related-gateway-name={},stunner.l7mp.io/related-gateway-namespace={}",
+        gw.name, gw.namespace
+    )
+}
+
 /// Reads dataplane pods' `/status`.
 #[derive(Debug, Clone)]
 pub struct DirectSource {
@@ -96,10 +105,7 @@ impl DirectSource {
         }
         let selector = match (&md.pod_selector, &md.gateway) {
             (Some(sel), _) => sel.clone(),
-            (None, Some(gw)) => format!(
-                "stunner.l7mp.io/related-gateway-name={},stunner.l7mp.io/related-gateway-namespace={}",
-                gw.name, gw.namespace
-            ),
+            (None, Some(gw)) => gateway_pod_selector(gw),
             (None, None) => {
                 return Err(Error::metadata(
                     "gateway",

@@ -32,15 +32,20 @@ pub fn scratch_dir(tag: &str) -> PathBuf {
 
 /// The `stunnerd` binary next to this test's `deps` directory (`target/<profile>/stunnerd`).
 fn stunnerd_bin() -> PathBuf {
+    workspace_bin("stunnerd", "stunnerd")
+}
+
+/// The binary `name` of the workspace crate `package`, next to this test's `deps` directory.
+pub fn workspace_bin(name: &str, package: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let bin = exe
         .parent()
         .and_then(Path::parent)
-        .map(|dir| dir.join("stunnerd"))
+        .map(|dir| dir.join(name))
         .expect("target dir");
     assert!(
         bin.exists(),
-        "{} missing: build it first: cargo build -p stunnerd",
+        "{} missing: build it first: cargo build -p {package}",
         bin.display()
     );
     bin
@@ -56,7 +61,7 @@ pub struct Proc {
 
 impl Proc {
     /// Spawns `cmd` with stdout and stderr into `dir/<name>.log`.
-    fn spawn(name: &'static str, mut cmd: Command, dir: PathBuf) -> Self {
+    pub fn spawn(name: &'static str, mut cmd: Command, dir: PathBuf) -> Self {
         let log = dir.join(format!("{name}.log"));
         let out = std::fs::File::create(&log).expect("log file");
         let child = cmd
@@ -255,13 +260,22 @@ fn prometheus_config(targets: &[(SocketAddr, &str)]) -> String {
 impl Prometheus {
     /// Starts Prometheus with `--web.route-prefix=/prometheus` and waits until it is ready.
     pub async fn start(http: &reqwest::Client, targets: &[(SocketAddr, &str)]) -> Self {
+        Self::start_with(http, &prometheus_config(targets), &[]).await
+    }
+
+    /// Starts Prometheus with the configuration `yml` and the extra files `files` (name,
+    /// content) written beside it, e.g. a rule file the configuration names.
+    pub async fn start_with(http: &reqwest::Client, yml: &str, files: &[(&str, &str)]) -> Self {
         assert!(
             Path::new(PROMETHEUS).exists(),
             "{PROMETHEUS} missing: apt-get install prometheus"
         );
         let dir = scratch_dir("prometheus");
         let config = dir.join("prometheus.yml");
-        std::fs::write(&config, prometheus_config(targets)).expect("write prometheus.yml");
+        std::fs::write(&config, yml).expect("write prometheus.yml");
+        for (name, content) in files {
+            std::fs::write(dir.join(name), content).expect("write prometheus file");
+        }
         let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let mut cmd = Command::new(PROMETHEUS);
         cmd.arg(format!("--config.file={}", config.display()))
