@@ -221,7 +221,11 @@ mod tests {
         assert_eq!(even.port() % 2, 0);
         assert_eq!(odd.port(), even.port() + 1);
         assert_eq!(odd_sock.local_addr().expect("addr").port(), odd.port());
-        let advertised = relay_socket("203.0.113.7".parse().expect("ip"), false, RelayOpts::default());
+        let advertised = relay_socket(
+            "203.0.113.7".parse().expect("ip"),
+            false,
+            RelayOpts::default(),
+        );
         assert_eq!(
             advertised.expect("a foreign IP binds").1.ip().to_string(),
             "203.0.113.7"
