@@ -167,11 +167,10 @@ fn read(p: &std::path::Path) -> String {
 fn config_with(ports: Ports, address: &str, clusters: &[(&str, &str, &str)]) -> String {
     let routes: Vec<&str> = clusters.iter().map(|c| c.0).collect();
     let mut text = format!(
-        "version: v1\nadmin:\n  name: it\n  healthcheck_endpoint: \"http://127.0.0.1:{h}\"\n  metrics_endpoint: \"http://127.0.0.1:{m}/metrics\"\n{auth}\nlisteners:\n  - name: udp\n    protocol: TURN-UDP\n    address: {address}\n    port: {t}\n    routes: [{r}]\nclusters:\n",
+        "version: v1\nadmin:\n  name: it\n  healthcheck_endpoint: \"http://127.0.0.1:{h}\"\n  metrics_endpoint: \"http://127.0.0.1:{m}/metrics\"\nauth:\n{STATIC_AUTH}\nlisteners:\n  - name: udp\n    protocol: TURN-UDP\n    address: {address}\n    port: {t}\n    routes: [{r}]\nclusters:\n",
         h = ports.health,
         m = ports.metrics,
         t = ports.turn,
-        auth = format!("auth:\n{STATIC_AUTH}"),
         r = routes.join(", ")
     );
     for (name, protocol, ep) in clusters {
