@@ -17,7 +17,7 @@ cargo build --workspace --bins --locked
 
 echo "== tests"
 export PATH="$PWD/.tools/bin:$PATH"
-cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-2}"
+cargo test --workspace --locked --no-fail-fast -- --test-threads="${TEST_THREADS:-2}"
 
 echo "== container images (from the debug binaries built above) and their smoke test"
 scripts/images.sh --profile debug --no-build
