@@ -9,9 +9,10 @@ mod common;
 
 use charts::{find, of_kind};
 use common::{
-    chart, container, flag, operator_render, pod_labels, pod_spec, port_names, selects, selects_str,
+    chart, container, flag, operator_render, pod_labels, pod_spec, port_names, selects,
+    selects_label_selector, selects_str,
 };
-use operator::render::{METRICS_PORT, METRICS_PORT_NAME};
+use operator::render::{CONTAINER_NAME, METRICS_PORT, METRICS_PORT_NAME};
 use scaler::metadata::TriggerMetadata;
 use scaler::source::direct::gateway_pod_selector;
 use serde_yaml::Value;
@@ -44,7 +45,7 @@ fn pod_monitor_selects_the_dataplane_pods_and_their_metrics_port() {
             "PodMonitor selector {selector:?} does not select the dataplane pod labels {:?}",
             pod_labels(w)
         );
-        let c = container(w, "stunnerd");
+        let c = container(w, CONTAINER_NAME);
         let ports = c["ports"].as_sequence().expect("container ports");
         let scraped = ports
             .iter()
@@ -75,7 +76,7 @@ fn gateway_service_and_workload_select_the_dataplane_pods() {
         let w = &op.workloads[0];
         let labels = pod_labels(w);
         assert!(
-            selects(&w["spec"]["selector"]["matchLabels"], labels),
+            selects_label_selector(&w["spec"]["selector"], labels),
             "workload selector vs its own pod template"
         );
         assert_eq!(op.services.len(), 1);
@@ -105,7 +106,7 @@ fn gateway_service_and_workload_select_the_dataplane_pods() {
 fn dataplane_pods_watch_the_cds_service_of_the_chart() {
     let docs = chart(&[]);
     let op = operator_render(&docs, "stunner", false, false);
-    let env = container(&op.workloads[0], "stunnerd")["env"]
+    let env = container(&op.workloads[0], CONTAINER_NAME)["env"]
         .as_sequence()
         .expect("env")
         .clone();

@@ -152,6 +152,7 @@ impl Operator {
         let out = std::fs::File::create(&log).expect("log");
         let child = Command::new(env!("CARGO_BIN_EXE_stunner-gateway-operator"))
             .args(["--cds-listen", &format!("127.0.0.1:{cds_port}")])
+            .args(["--metrics-listen", &format!("127.0.0.1:{}", closed_port())])
             .args(["--lease-namespace", "stunner-system", "--identity", "test"])
             .env_clear()
             .env("KUBECONFIG", kubeconfig)

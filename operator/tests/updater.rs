@@ -430,7 +430,7 @@ async fn scaled_object_is_server_side_applied_as_keda_v1alpha1() {
         assert_eq!(body["spec"]["scaleTargetRef"]["name"], "udp-gateway");
         assert_eq!(
             body["spec"]["fallback"],
-            json!({ "failureThreshold": 3, "replicas": 6 })
+            json!({ "failureThreshold": 3, "replicas": 6, "behavior": "currentReplicasIfLower" })
         );
         let md = &body["spec"]["triggers"][0]["metadata"];
         assert_eq!(

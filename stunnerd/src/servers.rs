@@ -40,7 +40,10 @@ impl HttpServers {
             return;
         }
         if let Some((_, task)) = self.health.take() {
+            // Wait for the aborted server to drop its listener: the new address may hold the
+            // same port (`127.0.0.1:P` → `0.0.0.0:P`), which is only free once it is gone.
             task.abort();
+            let _ = task.await;
         }
         let Some(addr) = addr else { return };
         match tokio::net::TcpListener::bind(addr).await {
@@ -65,6 +68,7 @@ impl HttpServers {
         }
         if let Some((_, _, task)) = self.metrics.take() {
             task.abort();
+            let _ = task.await;
         }
         let Some((addr, path)) = endpoint else { return };
         match tokio::net::TcpListener::bind(addr).await {

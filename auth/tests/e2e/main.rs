@@ -225,6 +225,9 @@ pub(crate) struct Stunnerd {
     child: Child,
 }
 
+/// The admin token the test stunnerd requires for `POST`/`DELETE /drain`.
+pub(crate) const ADMIN_TOKEN: &str = "auth-e2e-token";
+
 impl Stunnerd {
     fn spawn(cds: SocketAddr, id: &str) -> Self {
         let child = Command::new(bin("stunnerd"))
@@ -236,6 +239,8 @@ impl Stunnerd {
                 id,
                 "-l",
                 "all:WARN",
+                "--admin-token",
+                ADMIN_TOKEN,
             ])
             .env("NO_COLOR", "1")
             .env("STUNNER_ADDR", "127.0.0.1")

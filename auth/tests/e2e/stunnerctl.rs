@@ -197,7 +197,16 @@ fn status_auth_and_drain() {
 
     let (ok, out) = ctl(
         &h,
-        &["drain", "start", "--pod-address", &pod, "--timeout", "600"],
+        &[
+            "drain",
+            "start",
+            "--pod-address",
+            &pod,
+            "--timeout",
+            "600",
+            "--admin-token",
+            crate::ADMIN_TOKEN,
+        ],
     );
     assert!(ok, "{out}");
     assert_eq!(cells(out.lines().nth(1).expect("row"))[1], "DRAINING");
@@ -207,7 +216,16 @@ fn status_auth_and_drain() {
     assert!(doc["status"]["drainDeadline"].as_u64().is_some(), "{json}");
     let (ok, out) = ctl(
         &h,
-        &["-o", "json", "drain", "cancel", "--pod-address", &pod],
+        &[
+            "-o",
+            "json",
+            "drain",
+            "cancel",
+            "--pod-address",
+            &pod,
+            "--admin-token",
+            crate::ADMIN_TOKEN,
+        ],
     );
     assert!(ok, "{out}");
     let r: Value = serde_json::from_str(out.trim()).expect("json");

@@ -53,6 +53,34 @@ pub fn selects(selector: &Value, labels: &Value) -> bool {
     sel.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
+/// Whether a full `LabelSelector` (`matchLabels` and `matchExpressions` with `In`, `NotIn`,
+/// `Exists`, `DoesNotExist`, as the API server evaluates them) selects `labels`. An empty
+/// selector selects nothing here (a workload selector is never empty).
+pub fn selects_label_selector(selector: &Value, labels: &Value) -> bool {
+    let ml = selector["matchLabels"].as_mapping();
+    let exprs = selector["matchExpressions"].as_sequence();
+    if ml.is_none_or(|m| m.is_empty()) && exprs.is_none_or(|e| e.is_empty()) {
+        return false;
+    }
+    let labels_ok = ml.is_none_or(|m| m.iter().all(|(k, v)| labels.get(k) == Some(v)));
+    labels_ok
+        && exprs.is_none_or(|es| {
+            es.iter().all(|e| {
+                let value = labels.get(e["key"].as_str().unwrap_or_default());
+                let values: Vec<&Value> = e["values"]
+                    .as_sequence()
+                    .map_or(vec![], |v| v.iter().collect());
+                match e["operator"].as_str() {
+                    Some("In") => value.is_some_and(|v| values.contains(&v)),
+                    Some("NotIn") => value.is_none_or(|v| !values.contains(&v)),
+                    Some("Exists") => value.is_some(),
+                    Some("DoesNotExist") => value.is_none(),
+                    _ => false,
+                }
+            })
+        })
+}
+
 /// Whether a `k1=v1,k2=v2` label selector string selects `labels`.
 pub fn selects_str(selector: &str, labels: &Value) -> bool {
     !selector.is_empty()

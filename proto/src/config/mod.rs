@@ -33,6 +33,10 @@ pub use types::{
 };
 pub use validate::{DEFAULT_ADDRESS, DEFAULT_LOGLEVEL, DEFAULT_NAME, DEFAULT_PORT, DEFAULT_REALM};
 
+/// The environment variables a remote (CDS) config may name: the pod's own address, which the
+/// operator cannot know when it renders the config.
+pub const REMOTE_ENV: &[&str] = &["STUNNER_ADDR"];
+
 impl StunnerConfig {
     /// Parses YAML or JSON text, matching keys case-insensitively and expanding environment
     /// variables from the process environment. Does not validate.
@@ -47,10 +51,18 @@ impl StunnerConfig {
         decode::decode_config(tree)
     }
 
-    /// Parses YAML or JSON text without expanding environment variables: for configs from a remote
-    /// origin (CDS), whose author must not read the dataplane's environment. Does not validate.
+    /// Parses YAML or JSON text from a remote origin (CDS), whose author must not read the
+    /// dataplane's environment: only the variables in [`REMOTE_ENV`] are expanded (the operator
+    /// renders `address: $STUNNER_ADDR`, as upstream's does), every other `$VAR` stays a reference (`${VAR}`), never read.
+    /// Does not validate.
     pub fn parse_verbatim(text: &str) -> Result<Self> {
-        decode::decode_config(decode::lowercase_keys(parse_tree(text)?))
+        let lookup = |name: &str| {
+            REMOTE_ENV
+                .contains(&name)
+                .then(|| os_lookup(name))
+                .flatten()
+        };
+        Self::parse_with_env(text, &lookup)
     }
 
     /// [`StunnerConfig::parse`] followed by [`StunnerConfig::validate`].

@@ -199,7 +199,9 @@ impl Stunnerd {
         let config = dir.join("stunnerd.yaml");
         std::fs::write(&config, stunnerd_config(turn, health, metrics)).expect("write config");
         let mut cmd = Command::new(stunnerd_bin());
-        cmd.arg("-c").arg(&config).args(["--threads", "1"]);
+        cmd.arg("-c")
+            .arg(&config)
+            .args(["--threads", "1", "--admin-token", ADMIN_TOKEN]);
         let mut sd = Self {
             proc: Proc::spawn("stunnerd", cmd, dir),
             turn: SocketAddr::from(([127, 0, 0, 1], turn)),
@@ -222,10 +224,11 @@ impl Stunnerd {
             .expect("/status JSON")
     }
 
-    /// `POST /drain` (allowed from loopback) and checks the state moved to DRAINING.
+    /// `POST /drain` (with the admin token) and checks the state moved to DRAINING.
     pub async fn drain(&self, http: &reqwest::Client) {
         let resp = http
             .post(format!("http://{}/drain", self.health))
+            .bearer_auth(ADMIN_TOKEN)
             .send()
             .await
             .expect("POST /drain");
@@ -233,6 +236,9 @@ impl Stunnerd {
         assert_eq!(self.status(http).await["state"], "DRAINING");
     }
 }
+
+/// The admin token the test stunnerds require for `POST /drain`.
+const ADMIN_TOKEN: &str = "scaler-test-token";
 
 /// A Prometheus server scraping every target each second, API under `/prometheus`.
 pub struct Prometheus {
