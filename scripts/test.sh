@@ -19,10 +19,6 @@ echo "== tests"
 export PATH="$PWD/.tools/bin:$PATH"
 cargo test --workspace --locked --no-fail-fast -- --test-threads="${TEST_THREADS:-2}"
 
-echo "== container images (from the debug binaries built above) and their smoke test"
-scripts/images.sh --profile debug --no-build
-scripts/images-test.sh
-
 echo "== fuzz (short bounded run of every decoder target, stable toolchain)"
 (cd fuzz && CARGO_TARGET_DIR=../target cargo build --locked --bin stable-fuzz \
     && ../target/debug/stable-fuzz all 200000)
