@@ -83,8 +83,9 @@ impl EchoPeer {
                     self.send.push(Some(from)).extend_from_slice(data);
                 }
             }
-            let echoed = self.send.flush(fd).unwrap_or(0);
+            // Counted before the echo leaves, so whoever sees the echo also sees the count.
             counters.received.fetch_add(n as u64, Ordering::Relaxed);
+            let echoed = self.send.flush(fd).unwrap_or(0);
             counters.echoed.fetch_add(echoed as u64, Ordering::Relaxed);
             total += n;
             if n < BATCH {
