@@ -4,21 +4,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+phase() { echo "== [${SECONDS}s] $*"; }
+
 scripts/setup.sh
 
-echo "== cargo fmt --check"
+phase "cargo fmt --check"
 cargo fmt --all -- --check
 
-echo "== cargo clippy"
+phase "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "== build binaries (integration tests start them as real processes)"
+phase "build binaries (integration tests start them as real processes)"
 cargo build --workspace --bins --locked
 
-echo "== tests"
+phase "tests"
 export PATH="$PWD/.tools/bin:$PATH"
 cargo test --workspace --locked --no-fail-fast -- --test-threads="${TEST_THREADS:-2}"
 
-echo "== fuzz (short bounded run of every decoder target, stable toolchain)"
+phase "fuzz (short bounded run of every decoder target, stable toolchain)"
 (cd fuzz && CARGO_TARGET_DIR=../target cargo build --locked --bin stable-fuzz \
     && ../target/debug/stable-fuzz all 200000)
+phase "done"
