@@ -6,7 +6,8 @@
 #   - stunnerd relays a turnutils_uclient session (UDP, 100 messages) to a turnutils_peer on the
 #     host, with no loss, and answers its /ready and /metrics;
 #   - the operator answers --help, and /healthz and /metrics while it connects to an API server;
-#   - the scaler answers --help, and /healthz and /metrics.
+#   - the scaler answers --help, and /healthz and /metrics;
+#   - stunner-auth answers --help, /healthz, /readyz (503 with no CDS) and /metrics.
 # Every port is a free ephemeral one; every wait is bounded. Needs root (chroot), python3 and coturn.
 #
 # Usage: scripts/images-test.sh   (after scripts/images.sh)
@@ -42,6 +43,14 @@ PY
 
 # HTTP status of GET url within 1 s ("000" when nothing answers).
 status() { curl -s -o /dev/null -m 1 -w '%{http_code}' "$1" || true; }
+
+# The body of GET url, read whole before anyone filters it (`curl | grep -q` under pipefail fails
+# when grep stops reading first and curl dies of SIGPIPE).
+scrape() {
+  local body
+  body="$(curl -s -m 2 "$1")" || fail "GET $1 failed"
+  printf '%s\n' "$body"
+}
 
 # Waits up to 20 s for url to answer with HTTP status want.
 await() {
@@ -128,7 +137,7 @@ out="$(timeout 30 turnutils_uclient -u u -w p -e 127.0.0.1 -r "$peer" -n 100 -m 
   -p "$turn" 127.0.0.1 2>&1)" || fail "turnutils_uclient failed: $out"
 lost="$(sed -n 's/.*Total lost packets \([0-9]*\).*/\1/p' <<<"$out" | tail -1)"
 [ "$lost" = 0 ] || fail "stunnerd from its image lost ${lost:-?} packets: $out"
-curl -s -m 2 "http://127.0.0.1:$metrics/metrics" | grep -q '^stunner_allocations_total' ||
+grep -q '^stunner_allocations_total' <<<"$(scrape "http://127.0.0.1:$metrics/metrics")" ||
   fail "stunnerd /metrics has no stunner_allocations_total"
 echo "stunnerd relayed 100 messages with no loss from its image"
 
@@ -153,7 +162,7 @@ YAML
 KUBECONFIG=/etc/kube/config start stunner-gateway-operator stunner-gateway-operator \
   --cds-listen "127.0.0.1:$cds" --metrics-listen "127.0.0.1:$opmetrics"
 await "http://127.0.0.1:$opmetrics/healthz" 200
-curl -s -m 2 "http://127.0.0.1:$opmetrics/metrics" | grep -q '^stunner_operator_' ||
+grep -q '^stunner_operator_' <<<"$(scrape "http://127.0.0.1:$opmetrics/metrics")" ||
   fail "operator /metrics has no stunner_operator_ series"
 echo "operator answers --help, /healthz and /metrics from its image"
 
@@ -165,7 +174,19 @@ grpc="$(free_port)" http="$(free_port)"
 start stunner-scaler stunner-scaler --no-kubernetes --grpc-addr "127.0.0.1:$grpc" \
   --http-addr "127.0.0.1:$http"
 await "http://127.0.0.1:$http/healthz" 200
-curl -s -m 2 "http://127.0.0.1:$http/metrics" | grep -q '^# TYPE stunner_scaler_' ||
+grep -q '^# TYPE stunner_scaler_' <<<"$(scrape "http://127.0.0.1:$http/metrics")" ||
   fail "scaler /metrics has no stunner_scaler_ series"
 echo "scaler answers --help, /healthz and /metrics from its image"
+echo "== stunner-auth"
+unpack stunner-auth /usr/local/bin/stunner-auth
+chroot --userspec=65532:65532 "$work/stunner-auth/rootfs" stunner-auth --help |
+  grep -q -- '--cds-server-address' || fail "stunner-auth --help"
+authport="$(free_port)" nocds="$(free_port)"
+# No CDS server: the service is live (and not ready) while it keeps reconnecting.
+start stunner-auth stunner-auth --listen "127.0.0.1:$authport" --cds-server-address "127.0.0.1:$nocds"
+await "http://127.0.0.1:$authport/healthz" 200
+await "http://127.0.0.1:$authport/readyz" 503
+grep -q '^# TYPE stunner_auth_' <<<"$(scrape "http://127.0.0.1:$authport/metrics")" ||
+  fail "stunner-auth /metrics has no stunner_auth_ series"
+echo "stunner-auth answers --help, /healthz, /readyz (not ready without CDS) and /metrics from its image"
 echo "images-test: ok"

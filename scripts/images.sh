@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the three container images (stunnerd, stunner-gateway-operator, stunner-scaler) without
+# Builds the four container images (stunnerd, stunner-gateway-operator, stunner-scaler,
+# stunner-auth) without
 # any registry or network, and exports each as an OCI archive under target/images/:
 #
 #   1. cargo builds the binaries (release by default; --profile debug reuses the test build);
@@ -34,15 +35,15 @@ fi
 
 if [ "$build" = 1 ]; then
   flag=""; [ "$profile" = release ] && flag="--release"
-  echo "== cargo build $flag (stunnerd, operator, scaler)"
-  cargo build $flag --locked -p stunnerd -p operator -p scaler --bins
+  echo "== cargo build $flag (stunnerd, operator, scaler, stunner-auth)"
+  cargo build $flag --locked -p stunnerd -p operator -p scaler -p stunner-auth --bins
 fi
 
 version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
 out=target/images
 mkdir -p "$out"
 # image target : binary name : image name
-images="stunnerd:stunnerd:stunnerd operator:stunner-gateway-operator:stunner-gateway-operator scaler:stunner-scaler:stunner-scaler"
+images="stunnerd:stunnerd:stunnerd operator:stunner-gateway-operator:stunner-gateway-operator scaler:stunner-scaler:stunner-scaler auth:stunner-auth:stunner-auth"
 
 for spec in $images; do
   IFS=: read -r target bin _ <<<"$spec"

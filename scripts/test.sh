@@ -14,12 +14,18 @@ cargo fmt --all -- --check
 phase "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-phase "build binaries (integration tests start them as real processes)"
-cargo build --workspace --bins --locked
-
+# No separate `cargo build --bins`: `cargo test --workspace` builds every binary too (the integration
+# tests start them as real processes), and with the dev-dependencies' features, so a separate build
+# would compile a good part of the dependency tree twice.
 phase "tests"
 export PATH="$PWD/.tools/bin:$PATH"
+# Tests that need a binary of another package fail (never skip) when it is missing.
+export CI="${CI:-1}"
 cargo test --workspace --locked --no-fail-fast -- --test-threads="${TEST_THREADS:-2}"
+
+phase "images (the debug binaries just built, as OCI archives; each run from its image's root filesystem)"
+scripts/images.sh --profile debug --no-build
+scripts/images-test.sh
 
 phase "fuzz (short bounded run of every decoder target, stable toolchain)"
 (cd fuzz && CARGO_TARGET_DIR=../target cargo build --locked --bin stable-fuzz \

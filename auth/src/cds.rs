@@ -93,6 +93,7 @@ impl CdsClient {
         if authority.is_empty() || authority.contains('@') {
             return Err(bad());
         }
+        proto::tls::provider(); // reqwest takes the process default
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .build()

@@ -416,6 +416,7 @@ async fn drain(a: DrainArgs, o: Output, out: &mut dyn Write) -> Result<()> {
 // ---- plumbing ----
 
 fn client() -> Result<reqwest::Client> {
+    proto::tls::provider(); // reqwest takes the process default
     reqwest::Client::builder()
         .timeout(HTTP_TIMEOUT)
         .build()

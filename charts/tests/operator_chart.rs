@@ -320,3 +320,44 @@ fn default_gatewayconfig_and_dataplane_match_the_generated_crds() {
         );
     }
 }
+
+/// The chart's ScaledObject, read into the scaler crate's KEDA/HPA model and swept from every
+/// size up to 30 both ways, on a cluster before and from Kubernetes 1.35 (where the chart, as
+/// the operator, renders an HPA tolerance of 0 and tells the scaler): the shipped defaults keep
+/// the autoscaling promises.
+#[test]
+fn the_scaled_object_keeps_its_promises_in_the_hpa_model() {
+    use scaler::model::{manifest, sweep};
+    for (kube, tolerance) in [("1.34.0", false), ("1.35.0", true)] {
+        let args = with(
+            &with(KEDA, &["--kube-version", kube]),
+            &[
+                "--set",
+                "autoscaledGateways[0].namespace=media,autoscaledGateways[0].name=gw,autoscaledGateways[0].maxReplicas=90,autoscaledGateways[0].targetAllocationsPerPod=100",
+            ],
+        );
+        let docs = template(CHART, &args).expect("helm template");
+        let so = find(&docs, "ScaledObject", "gw").expect("ScaledObject");
+        let so = serde_json::to_value(so).expect("JSON");
+        let modelled = manifest::read(&so).expect("the model reads the chart's ScaledObject");
+        assert_eq!(
+            (modelled.policy.max, modelled.policy.hpa_tolerance == 0.0),
+            (90, tolerance),
+            "{kube}: trigger metadata"
+        );
+        let cfg = modelled.sim_config(tolerance);
+        let spec = sweep::SweepSpec {
+            per_pod: 100.0,
+            max: 90,
+            largest: 30,
+            tolerance: if tolerance { 0.0 } else { 0.1 },
+            step: 1,
+        };
+        let out = sweep::scale_out(&cfg, &spec).unwrap_or_else(|e| panic!("{kube}: {e}"));
+        let inn = sweep::scale_in(&cfg, &spec).unwrap_or_else(|e| panic!("{kube}: {e}"));
+        assert_eq!(inn.stopped_above, 0, "{kube}: {inn}");
+        if tolerance {
+            assert_eq!(out.overshoot, 0, "{kube}: {out}");
+        }
+    }
+}

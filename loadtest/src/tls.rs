@@ -24,7 +24,7 @@ use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls::client::danger::{
     HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
 };
-use tokio_rustls::rustls::crypto::{CryptoProvider, ring};
+use tokio_rustls::rustls::crypto::CryptoProvider;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use tokio_rustls::rustls::{
@@ -100,10 +100,8 @@ impl std::fmt::Debug for TlsClient {
 impl TlsClient {
     /// Builds both configs; `host` names the server when `--sni` is absent.
     pub fn new(opts: &TlsOptions, host: &str) -> Result<Self> {
-        let provider = Arc::new(ring::default_provider());
-        // For `dtls`, which builds its verifiers from the process default; an error means some
-        // provider is already installed, which is all `dtls` needs.
-        let _ = ring::default_provider().install_default();
+        // Also the process default, from which `dtls` builds its verifiers.
+        let provider = proto::tls::provider();
         let name_str = opts.server_name.as_deref().unwrap_or(host).to_owned();
         let name = ServerName::try_from(name_str.clone())
             .map_err(|e| Error::Config(format!("invalid TLS server name {name_str:?}: {e}")))?;

@@ -50,3 +50,43 @@ fn short_demo_drops_nothing_with_our_policy_and_something_with_the_naive_one() {
         "naive policy dropped nothing:\n{stdout}"
     );
 }
+
+/// `--profile large`: the ramp to 3,000 calls on the KEDA/HPA model at cluster scale. Ours
+/// reaches 30 pods, drops no call, never bounces and returns to one pod; the previous report
+/// (the desired count as is) stalls above the load, and the naive set-up drops calls.
+#[test]
+fn large_profile_reaches_thirty_pods_and_back_with_no_drop() {
+    let out = Command::new(env!("CARGO_BIN_EXE_loadtest"))
+        .args(["demo", "--profile", "large", "--json"])
+        .output()
+        .expect("run loadtest demo --profile large");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "large demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = stdout.lines().last().expect("JSON report line");
+    let report: serde_json::Value = serde_json::from_str(json).expect("JSON report");
+    let run = |name: &str| {
+        report["runs"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["name"] == name))
+            .unwrap_or_else(|| panic!("no {name} run:\n{stdout}"))
+            .clone()
+    };
+    let (ours, as_is, naive) = (run("ours"), run("desired as is"), run("naive"));
+    assert!(ours["peak_replicas"].as_u64().unwrap() >= 30, "{stdout}");
+    assert!(ours["secs_to_peak"].is_u64(), "{stdout}");
+    assert_eq!(
+        (&ours["dropped_calls"], &ours["bounces"]),
+        (&0.into(), &0.into()),
+        "{stdout}"
+    );
+    assert_eq!(ours["final_replicas"], 1, "{stdout}");
+    assert!(
+        as_is["final_replicas"].as_u64().unwrap() > 1,
+        "the old report stalls:\n{stdout}"
+    );
+    assert!(naive["dropped_calls"].as_u64().unwrap() > 0, "{stdout}");
+}

@@ -107,9 +107,7 @@ fn apply_upstream(args: &mut Args) -> Result<(bool, Vec<String>), String> {
 }
 
 fn main() -> ExitCode {
-    // Explicit: a workspace build may compile both rustls providers (ring via kube, aws-lc-rs via
-    // reqwest/tonic), and rustls then refuses to pick one and panics at the first TLS connection.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    proto::tls::provider();
     let mut args = match Args::try_parse() {
         Ok(a) => a,
         Err(e) if !e.use_stderr() => {

@@ -56,6 +56,8 @@ struct FakeApi {
     objects: BTreeMap<String, Value>,
     log: Vec<Call>,
     version: u64,
+    /// Server-side applies still to be refused with a 500 (a transient API server failure).
+    failing_applies: usize,
 }
 
 impl FakeApi {
@@ -69,6 +71,10 @@ impl FakeApi {
         });
         let object_path = path.strip_suffix("/status").unwrap_or(path);
         match method {
+            "APPLY" if self.failing_applies > 0 => {
+                self.failing_applies -= 1;
+                (500, api_error(500, "InternalError"))
+            }
             "APPLY" => self.store(object_path, body),
             "GET" => match self.objects.get(object_path) {
                 Some(o) => (200, o.clone()),
@@ -338,13 +344,9 @@ async fn reconcile_applies_writes_statuses_serves_cds_and_deletes_orphans() {
     let log = b.reconcile(2).await;
     assert_eq!(
         requests(&log),
-        [
-            ("APPLY", DEPLOYMENT),
-            ("APPLY", SERVICE),
-            ("GET", GW_STATUS),
-            ("PUT", GW_STATUS),
-        ],
-        "class status unchanged, route gone: only the Gateway status changes"
+        [("GET", GW_STATUS), ("PUT", GW_STATUS)],
+        "Deployment and Service rendered as applied and unchanged since, class status unchanged, \
+         route gone: only the Gateway status is written"
     );
     let gw = &body(&log, "PUT", GW_STATUS)["status"];
     assert_eq!(gw["listeners"][0]["attachedRoutes"], 0);
@@ -354,16 +356,27 @@ async fn reconcile_applies_writes_statuses_serves_cds_and_deletes_orphans() {
         "{c:?}"
     );
 
+    // someone edits the Deployment (a new resourceVersion): the same render is applied again
+    {
+        let mut api = b.api.lock().unwrap();
+        let mut d = api.objects[DEPLOYMENT].clone();
+        d["metadata"]["labels"]["edited-by"] = json!("someone");
+        api.store(DEPLOYMENT, d);
+        observe(&b.cluster, &api);
+    }
+    let log = b.reconcile(3).await;
+    assert_eq!(requests(&log), [("APPLY", DEPLOYMENT)], "drift repaired");
+
     // the Gateway goes: what it owned is deleted, CDS no longer knows it
     observe(&b.cluster, &b.api.lock().unwrap());
     b.cluster.edit(|s| s.gateways.clear());
-    let log = b.reconcile(3).await;
+    let log = b.reconcile(4).await;
     assert_eq!(
         requests(&log),
         [("DELETE", DEPLOYMENT), ("DELETE", SERVICE)]
     );
     assert_eq!(b.served().await.0, 404);
-    assert_eq!(b.cluster.snapshots.load(Ordering::SeqCst), 3);
+    assert_eq!(b.cluster.snapshots.load(Ordering::SeqCst), 4);
 }
 
 #[tokio::test]
@@ -377,11 +390,8 @@ async fn switching_to_a_daemon_set_applies_it_and_deletes_the_deployment() {
     let log = b.reconcile(2).await;
     assert_eq!(
         requests(&log),
-        [
-            ("APPLY", DAEMON_SET),
-            ("APPLY", SERVICE),
-            ("DELETE", DEPLOYMENT)
-        ]
+        [("APPLY", DAEMON_SET), ("DELETE", DEPLOYMENT)],
+        "the Service renders as before and is not applied again"
     );
     let ds = body(&log, "APPLY", DAEMON_SET);
     assert_eq!(ds["kind"], "DaemonSet");
@@ -433,4 +443,30 @@ async fn a_burst_of_changes_is_rendered_once() {
     b.cluster.edit(|s| s.gateways.clear());
     b.reconcile(2).await;
     assert_eq!(b.served().await.0, 404);
+}
+
+#[tokio::test]
+async fn failed_writes_are_retried_without_any_new_event() {
+    let b = Bench::start(fixtures(), Duration::from_millis(10));
+    b.api.lock().unwrap().failing_applies = 1;
+    let log = b.reconcile(1).await;
+    let failed = log.iter().filter(|c| c.method == "APPLY").count();
+    assert!(failed >= 1, "{:?}", requests(&log));
+    assert!(
+        !b.api.lock().unwrap().objects.contains_key(DEPLOYMENT),
+        "the first apply of the Deployment failed"
+    );
+    // No trigger from here on: the loop retries on its own after its backoff (1 s).
+    let mut passes = b.lp.passes();
+    tokio::time::timeout(LIMIT, passes.wait_for(|p| *p >= 2))
+        .await
+        .expect("a retry pass")
+        .expect("loop alive");
+    assert!(
+        b.api.lock().unwrap().objects.contains_key(DEPLOYMENT),
+        "the retry applied the Deployment"
+    );
+    // A clean pass schedules nothing more.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(*b.lp.passes().borrow(), 2, "no retry after a clean pass");
 }

@@ -1,6 +1,7 @@
 //! The `stunner-gateway-operator` binary against a kubeconfig written to a temp dir: it starts
 //! (preflight, reflectors, leader election, CDS) against a stand-in API server and stops cleanly
-//! on SIGTERM; it fails with a clear message when the API server is unreachable (a closed port),
+//! on SIGTERM, also while the API server accepts and never answers; it fails with a clear message
+//! when the API server is unreachable (a closed port),
 //! when the CRDs are missing (the stand-in answers 404 to every list), or without any client
 //! configuration. The stand-in is a loopback HTTP/1.1 server, one thread per connection; every
 //! wait is bounded and the process is killed on drop.
@@ -279,4 +280,21 @@ fn starts_against_a_kubeconfig_and_stops_on_sigterm() {
     let (st, out) = op.wait();
     assert!(st.success(), "clean exit on SIGTERM: {st:?}\n{out}");
     assert!(out.contains("shutting down"), "{out}");
+}
+
+#[test]
+fn stops_on_sigterm_while_the_api_server_never_answers() {
+    // Accepts connections (the kernel's backlog) and never reads or answers them.
+    let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("addr").port();
+    let mut op = Operator::spawn(&kubeconfig(port), closed_port());
+    op.wait_for_output("CDS server listening");
+    std::thread::sleep(Duration::from_millis(300)); // inside the preflight's GET /version
+    let pid = op.child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status();
+    assert!(killed.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+    let (st, out) = op.wait();
+    assert!(st.success(), "clean exit on SIGTERM: {st:?}\n{out}");
+    assert!(!out.contains("preflight ok"), "{out}");
+    drop(silent);
 }

@@ -7,10 +7,12 @@
 //!   admin    stunnerd's /status and drain JSON
 //!   auth     the ICE/TURN credential API (upstream stunner-auth-service), TURN REST credentials
 //!   keda     KEDA's externalscaler gRPC service (tonic/prost generated)
+//!   tls      the one rustls crypto provider every TLS endpoint speaks with
 //! ```
 
 pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod keda;
+pub mod tls;
 pub mod turn;

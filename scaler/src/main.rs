@@ -177,18 +177,9 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// Picks rustls's process-wide crypto provider before any TLS use. A whole-workspace build
-/// unifies features and compiles both ring (via kube in the operator) and aws-lc-rs (reqwest,
-/// tonic); rustls then cannot choose one by itself and `ServerConfig::builder()` (tonic's TLS
-/// server) or `ClientConfig::builder()` (kube) would panic at the first TLS connection.
-fn install_crypto_provider() {
-    // Err only means a provider is already installed, which is as good.
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    install_crypto_provider();
+    proto::tls::provider();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {

@@ -103,7 +103,7 @@ async fn direct_static_endpoints_all_rpcs() {
         );
         for path in ["healthz", "readyz"] {
             assert_eq!(
-                reqwest::get(format!("http://{http}/{path}"))
+                http_get(format!("http://{http}/{path}"))
                     .await
                     .unwrap()
                     .status(),
@@ -308,7 +308,7 @@ async fn endpoints_file_reread_and_steering_without_kubernetes() {
 
         // 19 allocations on 3 endpoints: scale in to 2; the costs are published on /steering.
         assert_eq!(desired(&mut c, &r).await.unwrap(), 2);
-        let book: serde_json::Value = reqwest::get(format!("http://{http}/steering"))
+        let book: serde_json::Value = http_get(format!("http://{http}/steering"))
             .await
             .unwrap()
             .json()

@@ -123,8 +123,7 @@ async fn connect(
 
 #[tokio::test]
 async fn mutual_tls_like_keda() {
-    // As in main: both rustls providers may be compiled in a workspace build.
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    proto::tls::provider();
     tokio::time::timeout(Duration::from_secs(30), async {
         let dir = std::env::temp_dir().join(format!("h-scaler-tls-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

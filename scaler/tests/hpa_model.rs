@@ -7,6 +7,7 @@ use std::time::Duration;
 use scaler::model::hpa::{Behavior, Hpa, PolicyKind, ScalingPolicy, ScalingRules, Target};
 use scaler::model::keda::{Fallback, FallbackBehavior, MetricType, ScaledObject};
 use scaler::model::sim::{Removal, Reporter, Sim, SimConfig};
+use scaler::model::sweep::{self, SweepSpec, Worst};
 use scaler::policy::Policy;
 
 const PER_POD: f64 = 100.0;
@@ -74,7 +75,7 @@ fn shipped(step: u32, tolerance: bool) -> SimConfig {
 
 /// Calls that need exactly `pods` pods.
 fn calls_for(pods: u32) -> f64 {
-    (f64::from(pods) - 0.5) * PER_POD
+    sweep::calls_for(pods, PER_POD)
 }
 
 /// `cur` pods, steady, then a load that needs `want`; runs `steps` syncs.
@@ -107,101 +108,26 @@ fn desired_count_as_is_stalls_under_the_default_tolerance() {
     assert_eq!(run(&cfg, 20, 10, 240).replicas, 10);
 }
 
-/// The result of one scenario of the sweep.
-#[derive(Debug, Default)]
-struct Worst {
-    /// Largest time to reach the wanted size.
-    time: Duration,
-    /// (cur, want) of that.
-    at: (u32, u32),
-    /// Largest overshoot seen above the wanted size during a scale-out.
-    overshoot: u32,
-    /// Largest size a scale-in stopped at above the wanted size (the tolerance band).
-    stopped_above: u32,
-    /// Scenarios run.
-    runs: u32,
-}
-
-impl Worst {
-    fn record(&mut self, time: Duration, cur: u32, want: u32) {
-        self.runs += 1;
-        if time > self.time {
-            self.time = time;
-            self.at = (cur, want);
-        }
+fn spec(tolerance: f64, step: u32, largest: u32) -> SweepSpec {
+    SweepSpec {
+        per_pod: PER_POD,
+        max: MAX,
+        largest,
+        tolerance,
+        step,
     }
 }
 
-/// Scale-out from every size: never short, overshoot at most floor(tol * want).
 fn sweep_out(cfg: &SimConfig, tol: f64) -> Worst {
-    let mut worst = Worst::default();
-    for cur in 1..=200u32 {
-        let wants = [cur + 1, cur + cur.div_ceil(10), 2 * cur, 3 * cur];
-        let mut done = Vec::new();
-        for want in wants.into_iter().map(|w| w.min(MAX)).filter(|w| *w > cur) {
-            if done.contains(&want) {
-                continue;
-            }
-            done.push(want);
-            let mut sim = Sim::new(cfg.clone(), cur, calls_for(cur));
-            sim.run(2);
-            sim.set_load(calls_for(want));
-            let took = sim.run_until(40, |s| s.replicas >= want);
-            let took = took
-                .unwrap_or_else(|| panic!("{cur} -> {want}: stuck at {} (short)", sim.replicas));
-            // The next 4 minutes (within the scale-down window) show the peak.
-            sim.run(16);
-            let peak = sim.samples.iter().map(|s| s.replicas).max().unwrap_or(0);
-            let over = peak.saturating_sub(want);
-            let bound = (tol * f64::from(want)).floor() as u32;
-            assert!(
-                over <= bound,
-                "{cur} -> {want}: peak {peak}, bound +{bound}"
-            );
-            assert_eq!(sim.bounces, 0, "{cur} -> {want}: bounced");
-            worst.overshoot = worst.overshoot.max(over);
-            worst.record(took, cur, want);
-        }
-    }
-    worst
+    sweep::scale_out(cfg, &spec(tol, 1, 200)).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Scale-in from every size: never below the wanted size, reaching it (or, when `band`, a size
-/// within the tolerance band above it).
 fn sweep_in(cfg: &SimConfig, step: u32, tol: f64, largest: u32) -> Worst {
-    let mut worst = Worst::default();
-    for cur in 2..=largest {
-        let mut wants = vec![cur - 1, cur.div_ceil(2), 1];
-        wants.dedup();
-        for want in wants {
-            let mut sim = Sim::new(cfg.clone(), cur, calls_for(cur));
-            sim.run(2);
-            sim.set_load(calls_for(want));
-            // In band: the HPA can stop anywhere r with want >= (1 - tol) * r.
-            let band_top = |r: u32| f64::from(want) >= (1.0 - tol) * f64::from(r) - 1e-9;
-            let limit = 24 + 4 * (cur - want).div_ceil(step) as usize;
-            let took = sim.run_until(limit, |s| {
-                s.replicas == want || (step > 1 && band_top(s.replicas) && s.ready() == s.replicas)
-            });
-            let lowest = sim.samples.iter().map(|s| s.replicas).min().unwrap_or(0);
-            assert!(lowest >= want, "{cur} -> {want}: went down to {lowest}");
-            let took = took.unwrap_or_else(|| panic!("{cur} -> {want}: stuck at {}", sim.replicas));
-            worst.stopped_above = worst.stopped_above.max(sim.replicas - want);
-            // It stays there: no bounce, no further scale-in below the wanted size.
-            sim.run(24);
-            assert!(sim.replicas >= want && sim.bounces == 0, "{cur} -> {want}");
-            worst.record(took, cur, want);
-        }
-    }
-    worst
+    sweep::scale_in(cfg, &spec(tol, step, largest)).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn report(name: &str, w: &Worst) {
-    println!(
-        "{name}: {} runs, all reached; worst time to reach {:?} ({} -> {}); largest overshoot \
-         {}; largest stop above the wanted size {}",
-        w.runs, w.time, w.at.0, w.at.1, w.overshoot, w.stopped_above
-    );
+    println!("{name}: {w}");
 }
 
 #[test]

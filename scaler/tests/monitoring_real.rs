@@ -277,6 +277,7 @@ async fn dashboard_and_alerts_query_series_that_exist() {
         "dashboard panels: {:?}",
         m.dashboard
     );
+    proto::tls::provider(); // reqwest takes the process default
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()

@@ -100,7 +100,7 @@ async fn wait_scraped(prom: &Prometheus, n: usize) {
     );
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        if let Ok(resp) = reqwest::get(&url).await
+        if let Ok(resp) = http_get(&url).await
             && let Ok(v) = resp.json::<serde_json::Value>().await
             && v["data"]["result"][0]["value"][1].as_str() == Some(&n.to_string())
         {

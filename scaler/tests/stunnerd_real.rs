@@ -188,6 +188,7 @@ struct World {
 
 impl World {
     async fn start() -> Self {
+        proto::tls::provider(); // reqwest takes the process default
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(2))
             .build()

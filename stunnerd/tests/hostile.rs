@@ -77,7 +77,7 @@ async fn dtls_connect(
     server: SocketAddr,
     suites: Vec<CipherSuiteId>,
 ) -> Option<(Arc<tokio::net::UdpSocket>, DTLSConn)> {
-    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+    proto::tls::provider();
     let sock = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.ok()?);
     sock.connect(server).await.ok()?;
     let cfg = dtls::config::Config {

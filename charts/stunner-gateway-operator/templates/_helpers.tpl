@@ -70,13 +70,27 @@ spec:
 {{- end -}}
 
 {{/* KEDA trigger metadata / HPA behaviour for one autoscaled Gateway. */}}
+{{/* Whether the cluster's HPA honours behavior.scaleUp/scaleDown.tolerance by default
+     (HPAConfigurableTolerance, beta and on from Kubernetes 1.35): "true" or "". The operator
+     decides the same from the API server's version. */}}
+{{- define "stunner.configurableTolerance" -}}
+{{- if semverCompare ">=1.35-0" .Capabilities.KubeVersion.Version }}true{{ end -}}
+{{- end -}}
+
+{{/* The HPA behavior of autoscaled Gateways; takes (list $ withTolerance): with it, tolerance 0
+     both ways so the gateway steps down to exactly the size it needs (the scaler is told with
+     hpaTolerance "0"). */}}
 {{- define "stunner.scaleDownBehavior" -}}
+{{- $root := index . 0 -}}{{- $tolerance := index . 1 -}}
 scaleDown:
-  stabilizationWindowSeconds: {{ .Values.scaleDown.stabilizationWindowSeconds }}
+  stabilizationWindowSeconds: {{ $root.Values.scaleDown.stabilizationWindowSeconds }}
   policies:
     - type: Pods
-      value: {{ .Values.scaleDown.podsPerPeriod }}
-      periodSeconds: {{ .Values.scaleDown.periodSeconds }}
+      value: {{ $root.Values.scaleDown.podsPerPeriod }}
+      periodSeconds: {{ $root.Values.scaleDown.periodSeconds }}
+  {{- if $tolerance }}
+  tolerance: "0"
+  {{- end }}
 scaleUp:
   stabilizationWindowSeconds: 0
   selectPolicy: Max
@@ -87,6 +101,9 @@ scaleUp:
     - type: Pods
       value: 4
       periodSeconds: 15
+  {{- if $tolerance }}
+  tolerance: "0"
+  {{- end }}
 {{- end -}}
 
 

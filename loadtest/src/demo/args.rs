@@ -8,9 +8,23 @@ use clap::Args;
 use super::DemoConfig;
 use crate::{Error, Result};
 
+/// Which load a demo runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ProfileName {
+    /// Real stunnerd pods and calls on loopback (a few hundred calls, up to 8 pods).
+    #[default]
+    Standard,
+    /// 3,000 calls at 100 per pod (30+ pods) and back to 0, on the simulated dataplane of
+    /// `scaler::model` in virtual time (about a second).
+    Large,
+}
+
 /// Flags of `loadtest demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
+    /// The load: `standard` (real processes) or `large` (the model at cluster scale).
+    #[arg(long, value_enum, default_value_t, env = "STUNNER_DEMO_PROFILE")]
+    pub profile: ProfileName,
     /// The short run for CI (about a minute per policy, fewer calls).
     #[arg(long, env = "STUNNER_DEMO_SHORT")]
     pub short: bool,
@@ -74,6 +88,9 @@ fn binary(path: &Option<PathBuf>, name: &str) -> Result<PathBuf> {
 
 /// Runs the demo and prints its final report; fails when our policy dropped a call.
 pub fn run_demo(args: &DemoArgs) -> Result<()> {
+    if args.profile == ProfileName::Large {
+        return run_large(args);
+    }
     let cfg = args.to_config()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -90,6 +107,48 @@ pub fn run_demo(args: &DemoArgs) -> Result<()> {
             "our policy dropped {} calls and bounced {} times",
             ours.calls_dropped, ours.bounces
         ))),
+        _ => Ok(()),
+    }
+}
+
+/// The large profile: the model at cluster scale; fails when our set-up dropped a call,
+/// bounced, or never reached the peak size.
+fn run_large(args: &DemoArgs) -> Result<()> {
+    let mut cfg = super::large::LargeConfig::default();
+    if let Some(n) = args.peak_calls {
+        cfg.peak_calls = n;
+    }
+    if let Some(n) = args.target_per_pod {
+        if n == 0 {
+            return Err(Error::Config("--target-per-pod must be at least 1".into()));
+        }
+        cfg.target_per_pod = n;
+    }
+    if let Some(s) = args.unit_secs {
+        cfg.unit = Duration::from_secs(s.max(1));
+    }
+    cfg.max_replicas = cfg
+        .max_replicas
+        .max(2 * cfg.peak_calls.div_ceil(cfg.target_per_pod));
+    println!(
+        "== large profile: ramp to {} calls at {} per pod and back to 0 (segments of {:?}), on the \
+         KEDA/HPA model with a simulated dataplane, in 15 s HPA syncs",
+        cfg.peak_calls, cfg.target_per_pod, cfg.unit
+    );
+    let report = super::large::run(&cfg);
+    println!("\n== final report\n{}", report.table());
+    if args.json {
+        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+    }
+    match report.runs.first() {
+        Some(ours) if ours.dropped_calls > 0 || ours.bounces > 0 || ours.secs_to_peak.is_none() => {
+            Err(Error::Turn(format!(
+                "our set-up dropped {} calls, bounced {} times, reached the peak: {}",
+                ours.dropped_calls,
+                ours.bounces,
+                ours.secs_to_peak.is_some()
+            )))
+        }
         _ => Ok(()),
     }
 }

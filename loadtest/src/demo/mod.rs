@@ -1,25 +1,27 @@
 //! The local autoscaling demo: real stunnerd processes, the real scaler in `direct` mode, and a
-//! swarm of calls whose number ramps up and down, with a small driver standing in for the HPA, the
-//! ReplicaSet and the Service. It runs the same ramp twice: with our policy (scaler drain steering,
-//! SIGTERM and graceful drain) and with a naive one (random victim, killed at once), and reports
-//! the calls each one dropped.
+//! swarm of calls whose number ramps up and down. KEDA and the HPA are the transcriptions in
+//! `scaler::model` (tolerance, stabilization, scale-down policy, fallback), on a compressed
+//! clock; the driver plays the ReplicaSet and the Service. It runs the same ramp twice: with
+//! our policy (scaler drain steering, SIGTERM and graceful drain) and with a naive one (random
+//! victim, killed at once), and reports the calls each one dropped. `--profile large` runs the
+//! same model on a simulated dataplane of 30+ pods instead ([`large`]).
 //!
 //! ```text
 //!   calls ──TURN/UDP──▶ pods (stunnerd) ──relay──▶ echo peer
 //!                        ▲   │ /status
 //!        scale out/in    │   ▼
-//!   driver (HPA+RS) ◀─gRPC GetMetrics── stunner-scaler ──reads── endpoints file (the "Service")
+//!   model KEDA + HPA ◀─gRPC GetMetricSpec/GetMetrics── stunner-scaler ──reads── endpoints file
 //! ```
 
 mod args;
 mod calls;
 mod fleet;
 mod http;
+pub mod large;
 mod profile;
 mod report;
-mod scaler;
+mod scaler_process;
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -28,6 +30,10 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 use rand::seq::IteratorRandom;
+use scaler::model::hpa::{
+    Behavior, Hpa, PolicyKind, ScaleView, ScalingPolicy, ScalingRules, Target,
+};
+use scaler::model::keda::{Fallback, FallbackBehavior, MetricType, ScaledObject};
 
 use crate::peer::{self, EchoPeer, PeerCounters};
 use crate::{Error, Result};
@@ -36,11 +42,11 @@ use calls::{Call, CallStats};
 use fleet::{Fleet, Termination};
 pub use profile::Profile;
 pub use report::{DemoReport, RunReport};
-use scaler::{Scaler, Trigger};
+use scaler_process::{Scaler, Trigger};
 
 /// A scale-out this soon after a scale-in counts as a bounce.
 const BOUNCE_WINDOW: Duration = Duration::from_secs(60);
-/// How often the driver polls the scaler (KEDA's pollingInterval, sped up).
+/// How often the model HPA syncs and queries the scaler through KEDA (15 s in a cluster).
 const POLL: Duration = Duration::from_secs(1);
 
 /// Which scale-in policy a run uses.
@@ -130,8 +136,10 @@ struct Run<'a> {
     calls: Vec<Call>,
     stats: Arc<CallStats>,
     peer: SocketAddr,
-    /// Recent raw recommendations, for the scale-down stabilization window.
-    history: VecDeque<(Instant, u32)>,
+    /// The HPA KEDA created, on the demo's compressed clock.
+    hpa: Hpa,
+    /// The ScaledObject (fallback).
+    keda: ScaledObject,
     last_scale_in: Option<Instant>,
     report: RunReport,
     started: Instant,
@@ -163,7 +171,17 @@ async fn run_policy(cfg: &DemoConfig, policy: Policy) -> Result<RunReport> {
         calls: Vec::new(),
         stats: Arc::new(CallStats::default()),
         peer: peer_addr,
-        history: VecDeque::new(),
+        hpa: demo_hpa(cfg),
+        keda: ScaledObject::new(
+            cfg.min_replicas,
+            cfg.max_replicas,
+            MetricType::AverageValue,
+            Some(Fallback {
+                failure_threshold: 3,
+                replicas: cfg.max_replicas,
+                behavior: FallbackBehavior::CurrentReplicasIfLower,
+            }),
+        ),
         last_scale_in: None,
         report: RunReport::new(policy),
         started: Instant::now(),
@@ -185,6 +203,25 @@ async fn run_policy(cfg: &DemoConfig, policy: Policy) -> Result<RunReport> {
     report.finish(&stats);
     println!("{}", report.summary());
     Ok(report)
+}
+
+/// The HPA the operator renders, with its periods compressed to the demo's clock: scale-up
+/// without stabilization (double or +4 per sync), scale-down after `stabilization`, one pod per
+/// `scale_in_period`; the cluster's default tolerance (10 %).
+fn demo_hpa(cfg: &DemoConfig) -> Hpa {
+    let mut up = ScalingRules::one(Duration::ZERO, PolicyKind::Percent, 100, POLL);
+    up.policies.push(ScalingPolicy {
+        kind: PolicyKind::Pods,
+        value: 4,
+        period: POLL,
+    });
+    let down = ScalingRules::one(cfg.stabilization, PolicyKind::Pods, 1, cfg.scale_in_period);
+    Hpa::new(
+        cfg.min_replicas,
+        cfg.max_replicas,
+        Target::AverageValue(1.0),
+        Some(Behavior { up, down }),
+    )
 }
 
 fn start_peer() -> Result<(SocketAddr, Arc<AtomicBool>, std::thread::JoinHandle<()>)> {
@@ -262,38 +299,34 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// One autoscaler round: ask the scaler, emulate the HPA (immediate scale-out, stabilized
-    /// and rate-limited scale-in), act like the ReplicaSet.
+    /// One HPA sync: KEDA asks the scaler (GetMetricSpec, GetMetrics), the model HPA decides,
+    /// the driver acts like the ReplicaSet.
     async fn autoscale(&mut self) -> Result<()> {
-        let raw = match self.scaler.desired_replicas().await {
-            Ok(n) => n,
+        let serving = self.fleet.serving().count() as u32;
+        let view = ScaleView {
+            spec_replicas: serving,
+            status_replicas: serving,
+            ready_pods: serving,
+        };
+        let usage = match self.scaler.metrics().await {
+            Ok((spec, values)) => {
+                self.hpa.target = self.keda.target(&spec);
+                self.keda
+                    .serve(Ok(values.as_slice()), self.hpa.target, serving, serving)
+            }
             Err(e) => {
-                // KEDA's fallback: keep the current size.
                 self.report.scaler_errors += 1;
                 tracing::warn!(error = %e, "scaler error");
-                return Ok(());
+                self.keda.serve(Err(()), self.hpa.target, serving, serving)
             }
         };
-        let now = Instant::now();
-        self.history.push_back((now, raw));
-        while self
-            .history
-            .front()
-            .is_some_and(|(t, _)| now.duration_since(*t) > self.cfg.stabilization)
-        {
-            self.history.pop_front();
-        }
-        let serving = self.fleet.serving().count() as u32;
-        let stabilized = self.history.iter().map(|(_, n)| *n).max().unwrap_or(raw);
-        if raw > serving {
-            self.scale_out(raw - serving).await
-        } else if stabilized < serving
-            && self
-                .last_scale_in
-                .is_none_or(|t| now.duration_since(t) >= self.cfg.scale_in_period)
-        {
-            self.scale_in().await
+        let next = self.hpa.reconcile(self.started.elapsed(), view, usage);
+        if next > serving {
+            self.scale_out(next - serving).await
         } else {
+            for _ in next..serving {
+                self.scale_in().await?;
+            }
             Ok(())
         }
     }

@@ -17,7 +17,8 @@ pub(crate) fn stunnerd_bin() -> PathBuf {
 }
 
 /// True (after a loud message) when stunnerd has not been built, so stunnerd tests are skipped.
-/// Under CI (`CI` set, as `scripts/test.sh` builds every binary first) a missing binary fails.
+/// Under CI (`CI` set, as `scripts/test.sh` does; `cargo test --workspace` builds every binary) a
+/// missing binary fails.
 pub(crate) fn stunnerd_missing() -> bool {
     let bin = stunnerd_bin();
     if bin.exists() {

@@ -144,10 +144,18 @@ pub async fn run(
     metrics: Metrics,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let with_v1a2 = preflight(&client).await?;
+    // An API server that accepts connections and never answers must not keep SIGTERM waiting.
+    let start = async {
+        let with_v1a2 = preflight(&client).await?;
+        anyhow::Ok((with_v1a2, hpa_tolerance_by_default(&client).await))
+    };
+    let (with_v1a2, tolerance) = tokio::select! {
+        r = start => r?,
+        () = shutdown.cancelled() => return Ok(()),
+    };
     tracing::info!(v1alpha2_udproute = with_v1a2, "preflight ok");
     let mut render = opts.render.clone();
-    render.hpa_configurable_tolerance = hpa_tolerance_by_default(&client).await;
+    render.hpa_configurable_tolerance = tolerance;
     let lp = RenderLoop::new(
         Updater::new(client.clone(), FIELD_MANAGER, &opts.render.controller_name),
         cds,
@@ -248,11 +256,17 @@ impl RenderLoop {
         self.passes.subscribe()
     }
 
-    /// Renders after every trigger (coalesced over `throttle`) until `shutdown`.
+    /// Renders after every trigger (coalesced over `throttle`) until `shutdown`. A pass whose
+    /// writes partly failed is retried on its own after a backoff (1 s, doubling up to
+    /// [`RETRY_MAX`], reset by a clean pass), as controller-rs's `error_policy` requeues, so a
+    /// transient API error never waits for an unrelated watch event.
     pub async fn run(&self, source: &impl SnapshotSource, shutdown: &CancellationToken) {
+        let mut backoff = Backoff::default();
         loop {
+            let retry = backoff.next_delay();
             tokio::select! {
                 _ = self.trigger.notified() => {}
+                () = sleep_or_pending(retry) => tracing::info!(after = ?retry, "retrying failed writes"),
                 _ = shutdown.cancelled() => return,
             }
             tokio::select! {
@@ -262,12 +276,13 @@ impl RenderLoop {
             // triggers during the sleep are part of this render: drop their stored wake-up, or a
             // burst would cost a second, identical render
             let _ = self.trigger.notified().now_or_never();
-            self.pass(&source.snapshot()).await;
+            let failed = self.pass(&source.snapshot()).await;
+            backoff.record(failed);
         }
     }
 
-    /// One render of `snap`: publish, then apply when leader.
-    async fn pass(&self, snap: &Snapshot) {
+    /// One render of `snap`: publish, then apply when leader; returns the failed writes.
+    async fn pass(&self, snap: &Snapshot) -> usize {
         let opts = RenderOptions {
             now: Time(k8s_openapi::jiff::Timestamp::now()),
             keda: self.keda.load(Ordering::Acquire),
@@ -287,6 +302,45 @@ impl RenderLoop {
             m.pass(render_time, failed);
         }
         self.passes.send_modify(|n| *n += 1);
+        failed
+    }
+}
+
+/// Longest wait before retrying a pass whose writes failed.
+pub const RETRY_MAX: Duration = Duration::from_secs(60);
+
+/// The retry schedule of failed passes: none while passes succeed; 1 s after the first failed
+/// pass, doubling with each further one up to [`RETRY_MAX`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    /// Records the outcome of a pass (`failed` writes).
+    pub fn record(&mut self, failed: usize) {
+        self.failures = if failed == 0 {
+            0
+        } else {
+            self.failures.saturating_add(1)
+        };
+    }
+
+    /// How long to wait before retrying on its own; `None` after a clean pass.
+    pub fn next_delay(&self) -> Option<Duration> {
+        let n = self.failures.checked_sub(1)?;
+        Some(
+            Duration::from_secs(1)
+                .saturating_mul(2u32.saturating_pow(n.min(16)))
+                .min(RETRY_MAX),
+        )
+    }
+}
+
+async fn sleep_or_pending(delay: Option<Duration>) {
+    match delay {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -360,5 +414,26 @@ async fn elect(
                 notify.notify_one();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_passes_back_off_and_a_clean_pass_resets() {
+        let mut b = Backoff::default();
+        assert_eq!(b.next_delay(), None, "nothing to retry at start");
+        let mut seen = Vec::new();
+        for _ in 0..9 {
+            b.record(2);
+            seen.push(b.next_delay().unwrap().as_secs());
+        }
+        assert_eq!(seen, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        b.record(0);
+        assert_eq!(b.next_delay(), None);
+        b.record(1);
+        assert_eq!(b.next_delay(), Some(Duration::from_secs(1)));
     }
 }

@@ -2,9 +2,15 @@
 //! ScaledObjects (through a `DynamicObject` API, no KEDA types needed) go through server-side
 //! apply with the operator's field manager (so fields it does not render, like `replicas` under
 //! an autoscaler, stay with their owners); statuses are written to the status subresource with
-//! optimistic concurrency, re-read and retried on conflict; orphans are deleted.
+//! optimistic concurrency, re-read and retried on conflict; orphans are deleted. An object whose
+//! render has not changed since this updater last applied it, and that nobody has changed since
+//! (the watched copy's generation, or resourceVersion where there is none, is the one the apply
+//! returned), is not applied again.
 
+use std::collections::HashMap;
 use std::fmt::Debug;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex};
 
 use gateway_api::experimental::udproutes::{UdpRoute as UdpRouteV1A2, UdpRouteStatus};
 use gateway_api::gatewayclasses::{GatewayClass, GatewayClassStatus};
@@ -12,6 +18,7 @@ use gateway_api::gateways::{Gateway, GatewayStatus};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource};
 use serde::Serialize;
@@ -58,6 +65,8 @@ pub struct Stats {
     pub deleted: usize,
     /// Operations that failed (logged).
     pub failed: usize,
+    /// Applies skipped: the render and the live object unchanged since the last apply.
+    pub unchanged: usize,
 }
 
 /// Writes renders to the API server.
@@ -66,6 +75,30 @@ pub struct Updater {
     client: Client,
     field_manager: String,
     controller_name: String,
+    applied: Arc<Mutex<HashMap<String, Applied>>>,
+}
+
+/// What the updater last applied to one object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Applied {
+    /// Digest of the rendered object.
+    digest: u64,
+    /// The version of the object the apply returned.
+    version: String,
+}
+
+/// The version that changes when someone changes the object: `generation` (spec changes only,
+/// not status) where the API keeps one, else `resourceVersion`.
+fn version_of(meta: &ObjectMeta) -> Option<String> {
+    meta.generation
+        .map(|g| format!("generation {g}"))
+        .or_else(|| meta.resource_version.clone())
+}
+
+fn digest(obj: &impl Serialize) -> u64 {
+    let mut h = DefaultHasher::new();
+    serde_json::to_vec(obj).unwrap_or_default().hash(&mut h);
+    h.finish()
 }
 
 impl Updater {
@@ -80,6 +113,7 @@ impl Updater {
             client,
             field_manager: field_manager.into(),
             controller_name: controller_name.into(),
+            applied: Arc::default(),
         }
     }
 
@@ -87,7 +121,7 @@ impl Updater {
     /// Every failure is logged and counted; one failing object does not stop the others.
     pub async fn update(&self, snap: &Snapshot, r: &Rendered) -> Stats {
         let mut st = Stats::default();
-        self.apply_all(r, &mut st).await;
+        self.apply_all(snap, r, &mut st).await;
         self.write_statuses(snap, r, &mut st).await;
         for (kind, key) in &r.orphans {
             let res = self.delete(*kind, key).await;
@@ -98,22 +132,97 @@ impl Updater {
 
     /// Server-side applies every rendered object (workloads first, then their Services and
     /// autoscalers).
-    async fn apply_all(&self, r: &Rendered, st: &mut Stats) {
+    async fn apply_all(&self, snap: &Snapshot, r: &Rendered, st: &mut Stats) {
+        let live = |meta: Option<&ObjectMeta>| meta.and_then(version_of);
         for d in &r.deployments {
-            count(&mut st.applied, &mut st.failed, self.apply(d).await);
+            let v = live(
+                snap.deployments
+                    .get(&ObjectKey::from_meta(&d.metadata))
+                    .map(|o| &o.metadata),
+            );
+            if !self.unchanged("Deployment", &d.metadata, d, v, st) {
+                count(&mut st.applied, &mut st.failed, self.apply(d).await);
+            }
         }
         for d in &r.daemon_sets {
-            count(&mut st.applied, &mut st.failed, self.apply(d).await);
+            let v = live(
+                snap.daemon_sets
+                    .get(&ObjectKey::from_meta(&d.metadata))
+                    .map(|o| &o.metadata),
+            );
+            if !self.unchanged("DaemonSet", &d.metadata, d, v, st) {
+                count(&mut st.applied, &mut st.failed, self.apply(d).await);
+            }
         }
         for s in &r.services {
-            count(&mut st.applied, &mut st.failed, self.apply(s).await);
+            let v = live(
+                snap.services
+                    .get(&ObjectKey::from_meta(&s.metadata))
+                    .map(|o| &o.metadata),
+            );
+            if !self.unchanged("Service", &s.metadata, s, v, st) {
+                count(&mut st.applied, &mut st.failed, self.apply(s).await);
+            }
         }
         for so in &r.scaled_objects {
-            let res = self.apply_scaled_object(so).await;
-            count(&mut st.applied, &mut st.failed, res);
+            let v = live(
+                snap.scaled_objects
+                    .get(&ObjectKey::from_meta(&so.metadata))
+                    .map(|o| &o.metadata),
+            );
+            if !self.unchanged(keda::KIND, &so.metadata, so, v, st) {
+                let res = self.apply_scaled_object(so).await;
+                count(&mut st.applied, &mut st.failed, res);
+            }
         }
         for h in &r.hpas {
-            count(&mut st.applied, &mut st.failed, self.apply(h).await);
+            let v = live(
+                snap.hpas
+                    .get(&ObjectKey::from_meta(&h.metadata))
+                    .map(|o| &o.metadata),
+            );
+            if !self.unchanged("HorizontalPodAutoscaler", &h.metadata, h, v, st) {
+                count(&mut st.applied, &mut st.failed, self.apply(h).await);
+            }
+        }
+    }
+
+    /// Whether `obj` can be skipped: rendered the same as at the last apply, and the watched
+    /// copy (`live` version) still the one that apply returned. Counts a skip in `st`.
+    fn unchanged(
+        &self,
+        kind: &str,
+        meta: &ObjectMeta,
+        obj: &impl Serialize,
+        live: Option<String>,
+        st: &mut Stats,
+    ) -> bool {
+        let key = format!("{kind} {}", ObjectKey::from_meta(meta));
+        let Ok(applied) = self.applied.lock() else {
+            return false;
+        };
+        let same = applied.get(&key).is_some_and(|a| {
+            a.digest == digest(obj) && live.as_deref() == Some(a.version.as_str())
+        });
+        if same {
+            st.unchanged += 1;
+        }
+        same
+    }
+
+    /// Remembers a successful apply of `obj` that returned `meta`.
+    fn remember(&self, kind: &str, key: &ObjectKey, obj: &impl Serialize, meta: &ObjectMeta) {
+        let Some(version) = version_of(meta) else {
+            return;
+        };
+        if let Ok(mut applied) = self.applied.lock() {
+            applied.insert(
+                format!("{kind} {key}"),
+                Applied {
+                    digest: digest(obj),
+                    version,
+                },
+            );
         }
     }
 
@@ -168,18 +277,20 @@ impl Updater {
 
     async fn ssa<K, P>(&self, api: Api<K>, kind: &str, key: &ObjectKey, obj: &P) -> Result<()>
     where
-        K: Clone + DeserializeOwned + Debug,
+        K: Resource + Clone + DeserializeOwned + Debug,
         P: Serialize + Debug,
     {
         let pp = PatchParams::apply(&self.field_manager).force();
-        api.patch(&key.name, &pp, &Patch::Apply(obj))
+        let applied = api
+            .patch(&key.name, &pp, &Patch::Apply(obj))
             .await
-            .map(|_| ())
             .map_err(|source| Error::Api {
                 what: "apply",
                 key: format!("{kind} {key}"),
                 source,
-            })
+            })?;
+        self.remember(kind, key, obj, applied.meta());
+        Ok(())
     }
 
     /// Deletes an orphan (already gone counts as done).

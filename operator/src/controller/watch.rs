@@ -1,11 +1,14 @@
-//! Reflectors: one kube-rs watcher-backed cache per watched kind; every event pokes a `Notify`
-//! that the render loop coalesces. A [`Readers::snapshot`] copies the caches (cheap `Arc` clones)
+//! Reflectors: one kube-rs watcher-backed cache per watched kind; every event that changes what a
+//! render reads pokes a `Notify` that the render loop coalesces ([`Poke`]: a Node's status
+//! heartbeat or a Deployment's replica count changes nothing a render reads, so it pokes nobody). A [`Readers::snapshot`] copies the caches (cheap `Arc` clones)
 //! into a [`Snapshot`]. The KEDA ScaledObject reflector (a `DynamicObject` watch) starts only once
 //! the controller discovers the KEDA API, possibly long after start-up. The ReferenceGrant
 //! reflector is a `DynamicObject` watch too: its version (`v1`, else upstream's `v1beta1`) is found
 //! by API discovery at start, and [`Readers::ready`] waits for that discovery.
 
+use std::collections::HashMap;
 use std::fmt::Debug;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, OnceLock};
 
 use futures::StreamExt;
@@ -125,6 +128,7 @@ fn start_grants(
             api,
             watcher::Config::default(),
             ar.kind,
+            Poke::new(None),
             &notify,
             &mut inner,
         );
@@ -165,9 +169,78 @@ fn owned_config() -> watcher::Config {
     watcher::Config::default().labels(&format!("{}={}", keys::OWNED_BY, keys::OWNED_BY_VALUE))
 }
 
+/// The digest of what a render reads of one object; `None` for kinds where all of it counts.
+pub(super) type Relevant<K> = Option<fn(&K) -> u64>;
+
+fn digest(v: &impl serde::Serialize) -> u64 {
+    let mut h = DefaultHasher::new();
+    serde_json::to_vec(v).unwrap_or_default().hash(&mut h);
+    h.finish()
+}
+
+/// A Node as the renderer reads it: its addresses (a Gateway's fallback public address).
+pub(super) fn node_relevance(n: &Node) -> u64 {
+    digest(&n.status.as_ref().and_then(|s| s.addresses.as_ref()))
+}
+
+/// An object the operator owns as the renderer reads it: its spec (generation), the labels and
+/// owner that make it ours, its annotations, whether it is going away. Not its status.
+pub(super) fn owned_relevance<K: Resource>(o: &K) -> u64 {
+    let m = o.meta();
+    digest(&(
+        m.generation,
+        &m.labels,
+        &m.annotations,
+        &m.owner_references,
+        m.deletion_timestamp.is_some(),
+    ))
+}
+
+/// Decides which watch events poke the render loop: deletions and the end of a (re)list always;
+/// an applied object only when its [`Relevant`] digest differs from the last one seen.
+pub(super) struct Poke<K> {
+    relevant: Relevant<K>,
+    seen: HashMap<String, u64>,
+}
+
+impl<K: Resource> Poke<K> {
+    /// A filter with `relevant` (`None`: every event pokes).
+    pub(super) fn new(relevant: Relevant<K>) -> Self {
+        Self {
+            relevant,
+            seen: HashMap::new(),
+        }
+    }
+
+    /// Whether `ev` should poke the render loop.
+    pub(super) fn wants(&mut self, ev: &watcher::Event<K>) -> bool {
+        let key = |o: &K| {
+            let m = o.meta();
+            format!(
+                "{}/{}",
+                m.namespace.as_deref().unwrap_or_default(),
+                m.name.as_deref().unwrap_or_default()
+            )
+        };
+        match ev {
+            watcher::Event::Apply(o) | watcher::Event::InitApply(o) => match self.relevant {
+                None => true,
+                Some(f) => self.seen.insert(key(o), f(o)) != Some(f(o)),
+            },
+            watcher::Event::Delete(o) => {
+                self.seen.remove(&key(o));
+                true
+            }
+            watcher::Event::Init => false,
+            watcher::Event::InitDone => true,
+        }
+    }
+}
+
 fn spawn<K>(
     api: Api<K>,
     cfg: watcher::Config,
+    relevant: Relevant<K>,
     notify: &Arc<Notify>,
     tasks: &mut JoinSet<()>,
 ) -> Store<K>
@@ -175,21 +248,23 @@ where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     let (reader, writer) = reflector::store();
-    drive(writer, api, cfg, K::kind(&()).into_owned(), notify, tasks);
+    let kind = K::kind(&()).into_owned();
+    drive(writer, api, cfg, kind, Poke::new(relevant), notify, tasks);
     reader
 }
 
-/// Runs a reflector filling `writer`, poking `notify` on every event.
+/// Runs a reflector filling `writer`, poking `notify` on the events `poke` wants.
 fn drive<K>(
     writer: reflector::store::Writer<K>,
     api: Api<K>,
     cfg: watcher::Config,
     kind: String,
+    mut poke: Poke<K>,
     notify: &Arc<Notify>,
     tasks: &mut JoinSet<()>,
 ) where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-    K::DynamicType: Clone + Eq + std::hash::Hash + Send + Sync,
+    K::DynamicType: Clone + Eq + Hash + Send + Sync,
 {
     let stream = reflector::reflector(writer, watcher(api, cfg)).default_backoff();
     let notify = notify.clone();
@@ -197,7 +272,8 @@ fn drive<K>(
         let mut stream = std::pin::pin!(stream);
         while let Some(ev) = stream.next().await {
             match ev {
-                Ok(_) => notify.notify_one(),
+                Ok(ev) if poke.wants(&ev) => notify.notify_one(),
+                Ok(_) => {}
                 Err(e) => tracing::warn!(%kind, error = %e, "watch error"),
             }
         }
@@ -214,23 +290,47 @@ impl Readers {
     ) -> Self {
         let all = watcher::Config::default();
         Self {
-            gateway_classes: spawn(Api::all(client.clone()), all.clone(), notify, tasks),
-            gateway_configs: spawn(Api::all(client.clone()), all.clone(), notify, tasks),
-            dataplanes: spawn(Api::all(client.clone()), all.clone(), notify, tasks),
-            gateways: spawn(Api::all(client.clone()), all.clone(), notify, tasks),
-            udp_routes: spawn(Api::all(client.clone()), all.clone(), notify, tasks),
+            gateway_classes: spawn(Api::all(client.clone()), all.clone(), None, notify, tasks),
+            gateway_configs: spawn(Api::all(client.clone()), all.clone(), None, notify, tasks),
+            dataplanes: spawn(Api::all(client.clone()), all.clone(), None, notify, tasks),
+            gateways: spawn(Api::all(client.clone()), all.clone(), None, notify, tasks),
+            udp_routes: spawn(Api::all(client.clone()), all.clone(), None, notify, tasks),
             udp_routes_v1a2: with_v1a2
-                .then(|| spawn(Api::all(client.clone()), all.clone(), notify, tasks)),
-            static_services: spawn(Api::all(client.clone()), all.clone(), notify, tasks),
-            services: spawn(Api::all(client.clone()), all.clone(), notify, tasks),
-            endpoint_slices: spawn(Api::all(client.clone()), all.clone(), notify, tasks),
-            nodes: spawn(Api::all(client.clone()), all.clone(), notify, tasks),
-            secrets: spawn(Api::all(client.clone()), all.clone(), notify, tasks),
-            namespaces: spawn(Api::all(client.clone()), all, notify, tasks),
-            deployments: spawn(Api::all(client.clone()), owned_config(), notify, tasks),
-            daemon_sets: spawn(Api::all(client.clone()), owned_config(), notify, tasks),
+                .then(|| spawn(Api::all(client.clone()), all.clone(), None, notify, tasks)),
+            static_services: spawn(Api::all(client.clone()), all.clone(), None, notify, tasks),
+            services: spawn(Api::all(client.clone()), all.clone(), None, notify, tasks),
+            endpoint_slices: spawn(Api::all(client.clone()), all.clone(), None, notify, tasks),
+            nodes: spawn(
+                Api::all(client.clone()),
+                all.clone(),
+                Some(node_relevance),
+                notify,
+                tasks,
+            ),
+            secrets: spawn(Api::all(client.clone()), all.clone(), None, notify, tasks),
+            namespaces: spawn(Api::all(client.clone()), all, None, notify, tasks),
+            deployments: spawn(
+                Api::all(client.clone()),
+                owned_config(),
+                Some(owned_relevance),
+                notify,
+                tasks,
+            ),
+            daemon_sets: spawn(
+                Api::all(client.clone()),
+                owned_config(),
+                Some(owned_relevance),
+                notify,
+                tasks,
+            ),
             reference_grants: start_grants(client, notify, tasks),
-            hpas: spawn(Api::all(client.clone()), owned_config(), notify, tasks),
+            hpas: spawn(
+                Api::all(client.clone()),
+                owned_config(),
+                Some(owned_relevance),
+                notify,
+                tasks,
+            ),
             scaled_objects: Arc::default(),
         }
     }
@@ -251,7 +351,8 @@ impl Readers {
         let writer = reflector::store::Writer::new(ar.clone());
         if self.scaled_objects.set(writer.as_reader()).is_ok() {
             let api = Api::<DynamicObject>::all_with(client.clone(), &ar);
-            drive(writer, api, owned_config(), ar.kind, notify, tasks);
+            let poke = Poke::new(Some(owned_relevance));
+            drive(writer, api, owned_config(), ar.kind, poke, notify, tasks);
         }
     }
 
@@ -329,6 +430,90 @@ impl Readers {
 
 #[cfg(test)]
 mod tests {
+    use k8s_openapi::api::core::v1::{NodeAddress, NodeCondition, NodeStatus};
+    use kube::runtime::watcher::Event;
+
+    fn node(ip: &str, heartbeat: &str) -> Node {
+        Node {
+            metadata: kube::api::ObjectMeta {
+                name: Some("n1".into()),
+                ..Default::default()
+            },
+            status: Some(NodeStatus {
+                addresses: Some(vec![NodeAddress {
+                    type_: "ExternalIP".into(),
+                    address: ip.into(),
+                }]),
+                conditions: Some(vec![NodeCondition {
+                    type_: "Ready".into(),
+                    status: "True".into(),
+                    message: Some(heartbeat.into()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_node_heartbeat_pokes_nobody_an_address_change_does() {
+        let mut poke = Poke::new(Some(node_relevance));
+        assert!(
+            poke.wants(&Event::Apply(node("1.2.3.4", "t0"))),
+            "first sight"
+        );
+        assert!(
+            !poke.wants(&Event::Apply(node("1.2.3.4", "t1"))),
+            "heartbeat"
+        );
+        assert!(
+            poke.wants(&Event::Apply(node("5.6.7.8", "t2"))),
+            "new address"
+        );
+        assert!(!poke.wants(&Event::Init), "a relist starts");
+        assert!(
+            !poke.wants(&Event::InitApply(node("5.6.7.8", "t3"))),
+            "relisted unchanged"
+        );
+        assert!(poke.wants(&Event::InitDone), "a relist ends (deletions)");
+        assert!(poke.wants(&Event::Delete(node("5.6.7.8", "t3"))));
+        assert!(
+            poke.wants(&Event::Apply(node("5.6.7.8", "t4"))),
+            "back after deletion"
+        );
+    }
+
+    #[test]
+    fn an_owned_deployment_pokes_on_spec_and_labels_not_on_status() {
+        use k8s_openapi::api::apps::v1::DeploymentStatus;
+        let deploy = |generation: i64, ready: i32, label: &str| Deployment {
+            metadata: kube::api::ObjectMeta {
+                name: Some("gw".into()),
+                namespace: Some("ns".into()),
+                generation: Some(generation),
+                labels: Some([("l".to_owned(), label.to_owned())].into()),
+                ..Default::default()
+            },
+            status: Some(DeploymentStatus {
+                ready_replicas: Some(ready),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut poke = Poke::new(Some(owned_relevance));
+        assert!(poke.wants(&Event::Apply(deploy(1, 0, "a"))));
+        assert!(!poke.wants(&Event::Apply(deploy(1, 3, "a"))), "status only");
+        assert!(poke.wants(&Event::Apply(deploy(2, 3, "a"))), "spec");
+        assert!(poke.wants(&Event::Apply(deploy(2, 3, "b"))), "labels");
+        let mut all = Poke::new(None);
+        assert!(all.wants(&Event::Apply(deploy(1, 0, "a"))));
+        assert!(
+            all.wants(&Event::Apply(deploy(1, 0, "a"))),
+            "unfiltered kinds always poke"
+        );
+    }
+
     use super::*;
 
     fn dynamic(spec: serde_json::Value) -> DynamicObject {

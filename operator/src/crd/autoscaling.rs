@@ -8,6 +8,12 @@ use serde::{Deserialize, Serialize};
 /// Autoscaling settings shared by every Gateway deployed with the Dataplane.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+// The API server refuses bounds the autoscaler could not honour as written, instead of the
+// renderer quietly raising `maxReplicas` (a CEL rule: Kubernetes 1.25+, the chart claims 1.30+).
+#[schemars(extend("x-kubernetes-validations" = [{
+    "rule": "!has(self.minReplicas) || !has(self.maxReplicas) || self.maxReplicas >= self.minReplicas",
+    "message": "maxReplicas must be >= minReplicas"
+}]))]
 pub struct AutoscalingSpec {
     /// Lower bound of the replica count (>= 1: a TURN gateway with no pod accepts no calls).
     #[serde(default = "default_min_replicas")]

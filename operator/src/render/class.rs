@@ -5,7 +5,7 @@ use std::sync::Arc;
 use gateway_api::gatewayclasses::{GatewayClass, GatewayClassStatus};
 
 use super::RenderOptions;
-use super::status::{Cond, stamp};
+use super::status::{Cond, CondType, Reason, stamp};
 use crate::crd::{GROUP, GatewayConfig};
 use crate::store::{ObjectKey, Snapshot};
 
@@ -44,15 +44,15 @@ pub(crate) fn status(
 ) -> GatewayClassStatus {
     let cond = match class {
         Ok(conf) => Cond::yes(
-            "Accepted",
-            "Accepted",
+            CondType::Accepted,
+            Reason::Accepted,
             format!(
                 "GatewayClass is now managed by controller {:?} (GatewayConfig {})",
                 opts.controller_name,
                 ObjectKey::of(conf.as_ref())
             ),
         ),
-        Err(e) => Cond::no("Accepted", "InvalidParameters", e.clone()),
+        Err(e) => Cond::no(CondType::Accepted, Reason::InvalidParameters, e.clone()),
     };
     let previous = gc
         .status

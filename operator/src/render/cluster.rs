@@ -10,6 +10,7 @@ use proto::config::{ClusterConfig, ClusterProtocol, ClusterType};
 use super::context::{Context, Route, RouteApi};
 use super::grants;
 use super::listener::GATEWAY_GROUP;
+use super::status::Reason;
 use crate::crd::{BackendRef, GROUP};
 use crate::store::ObjectKey;
 
@@ -19,7 +20,7 @@ pub(crate) struct ClusterResult {
     /// The cluster, `None` when no backend resolved at all.
     pub(crate) config: Option<ClusterConfig>,
     /// `Err((reason, message))` of the last backend that failed (`BackendNotFound`, `InvalidKind`).
-    pub(crate) resolved: Result<(), (&'static str, String)>,
+    pub(crate) resolved: Result<(), (Reason, String)>,
 }
 
 enum Backend {
@@ -40,14 +41,14 @@ pub(crate) fn render(ctx: &Context<'_>, route: &Route<'_>) -> ClusterResult {
         let key = ObjectKey::new(ns, &b.name);
         let Some(kind) = backend_kind(b) else {
             resolved = Err((
-                "InvalidKind",
+                Reason::InvalidKind,
                 format!("invalid backend group/kind for {key}"),
             ));
             continue;
         };
         if ctx.opts.require_backend_grants && !backend_permitted(ctx, route, &kind, &key) {
             resolved = Err((
-                "RefNotPermitted",
+                Reason::RefNotPermitted,
                 format!(
                     "no ReferenceGrant in {} permits backend {key}",
                     key.namespace
@@ -60,7 +61,7 @@ pub(crate) fn render(ctx: &Context<'_>, route: &Route<'_>) -> ClusterResult {
             Backend::Static => static_endpoints(ctx, &key),
         };
         let Some(addrs) = found else {
-            resolved = Err(("BackendNotFound", format!("backend {key} not found")));
+            resolved = Err((Reason::BackendNotFound, format!("backend {key} not found")));
             continue;
         };
         any = true;

@@ -14,7 +14,7 @@ use super::address::{self, PublicAddr};
 use super::context::Context;
 use super::listener::{self, GATEWAY_GROUP, ListenerPlan};
 use super::route::{self, Outcomes};
-use super::status::{Cond, stamp};
+use super::status::{Cond, CondType, Reason, stamp};
 use super::{Rendered, adopt, auth, autoscale, deployment, keys, service};
 use crate::crd::{Dataplane, DataplaneResourceType, GROUP, GatewayConfig};
 use crate::store::ObjectKey;
@@ -138,11 +138,15 @@ pub(crate) fn reject(
     let now = &ctx.opts.now;
     let conds = vec![
         Cond::no(
-            "Accepted",
-            "InvalidParameters",
+            CondType::Accepted,
+            Reason::InvalidParameters,
             format!("GatewayClass not accepted: {why}"),
         ),
-        Cond::no("Programmed", "Invalid", "GatewayClass not accepted"),
+        Cond::no(
+            CondType::Programmed,
+            Reason::Invalid,
+            "GatewayClass not accepted",
+        ),
     ];
     let listeners = gw
         .spec
@@ -152,8 +156,16 @@ pub(crate) fn reject(
             attached_routes: 0,
             conditions: stamp(
                 vec![
-                    Cond::no("Accepted", "Pending", "GatewayClass not accepted"),
-                    Cond::no("Programmed", "Pending", "GatewayClass not accepted"),
+                    Cond::no(
+                        CondType::Accepted,
+                        Reason::Pending,
+                        "GatewayClass not accepted",
+                    ),
+                    Cond::no(
+                        CondType::Programmed,
+                        Reason::Pending,
+                        "GatewayClass not accepted",
+                    ),
                 ],
                 prev_listener(previous, &l.name),
                 generation,
@@ -302,17 +314,21 @@ fn status(
         }
     }
     let programmed = match (&problem, addresses.is_empty()) {
-        (Some(p), _) => Cond::no("Programmed", "Invalid", p.clone()),
-        (None, true) => Cond::no("Programmed", "AddressNotAssigned", "public address pending"),
+        (Some(p), _) => Cond::no(CondType::Programmed, Reason::Invalid, p.clone()),
+        (None, true) => Cond::no(
+            CondType::Programmed,
+            Reason::AddressNotAssigned,
+            "public address pending",
+        ),
         (None, false) => Cond::yes(
-            "Programmed",
-            "Programmed",
+            CondType::Programmed,
+            Reason::Programmed,
             "dataplane configuration successfully rendered",
         ),
     };
     let accepted = Cond::yes(
-        "Accepted",
-        "Accepted",
+        CondType::Accepted,
+        Reason::Accepted,
         format!(
             "gateway accepted by controller {:?}",
             ctx.opts.controller_name
@@ -354,43 +370,55 @@ fn status(
 fn listener_conds(p: &ListenerPlan<'_>, has_addr: bool, gw_problem: bool) -> Vec<Cond> {
     let accepted = match (p.protocol, p.conflicted) {
         (None, _) => Cond::no(
-            "Accepted",
-            "UnsupportedProtocol",
+            CondType::Accepted,
+            Reason::UnsupportedProtocol,
             format!("unsupported protocol {:?}", p.spec.protocol),
         ),
         (Some(_), true) => Cond::no(
-            "Accepted",
-            "PortUnavailable",
+            CondType::Accepted,
+            Reason::PortUnavailable,
             "port and transport already used by another listener",
         ),
-        (Some(_), false) => Cond::yes("Accepted", "Accepted", "listener accepted"),
+        (Some(_), false) => Cond::yes(CondType::Accepted, Reason::Accepted, "listener accepted"),
     };
     let conflicted = if p.conflicted {
         Cond::yes(
-            "Conflicted",
-            "ProtocolConflict",
+            CondType::Conflicted,
+            Reason::ProtocolConflict,
             "another listener uses the same port and transport",
         )
     } else {
-        Cond::no("Conflicted", "NoConflicts", "no conflicts")
+        Cond::no(CondType::Conflicted, Reason::NoConflicts, "no conflicts")
     };
     let resolved = match (&p.tls, p.kinds_ok) {
-        (Err(e), _) => Cond::no("ResolvedRefs", e.reason, e.message.clone()),
+        (Err(e), _) => Cond::no(CondType::ResolvedRefs, e.reason, e.message.clone()),
         (Ok(_), false) => Cond::no(
-            "ResolvedRefs",
-            "InvalidRouteKinds",
+            CondType::ResolvedRefs,
+            Reason::InvalidRouteKinds,
             "allowedRoutes.kinds admits no UDPRoute",
         ),
         (Ok(_), true) => Cond::yes(
-            "ResolvedRefs",
-            "ResolvedRefs",
+            CondType::ResolvedRefs,
+            Reason::ResolvedRefs,
             "listener object references resolved",
         ),
     };
     let programmed = match (p.renderable() && !gw_problem, has_addr) {
-        (false, _) => Cond::no("Programmed", "Invalid", "listener not rendered"),
-        (true, false) => Cond::no("Programmed", "Pending", "public address pending"),
-        (true, true) => Cond::yes("Programmed", "Programmed", "listener programmed"),
+        (false, _) => Cond::no(
+            CondType::Programmed,
+            Reason::Invalid,
+            "listener not rendered",
+        ),
+        (true, false) => Cond::no(
+            CondType::Programmed,
+            Reason::Pending,
+            "public address pending",
+        ),
+        (true, true) => Cond::yes(
+            CondType::Programmed,
+            Reason::Programmed,
+            "listener programmed",
+        ),
     };
     vec![accepted, conflicted, resolved, programmed]
 }

@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::Secret;
 use proto::config::ListenerProtocol;
 
 use super::grants;
+use super::status::Reason;
 use crate::crd::GROUP;
 use crate::store::{ObjectKey, Snapshot};
 
@@ -20,7 +21,7 @@ pub(crate) const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct RefError {
     /// Condition reason (`InvalidCertificateRef` or `RefNotPermitted`).
-    pub(crate) reason: &'static str,
+    pub(crate) reason: Reason,
     /// Human-readable message.
     pub(crate) message: String,
 }
@@ -28,7 +29,7 @@ pub(crate) struct RefError {
 impl RefError {
     fn invalid(message: impl Into<String>) -> Self {
         Self {
-            reason: "InvalidCertificateRef",
+            reason: Reason::InvalidCertificateRef,
             message: message.into(),
         }
     }
@@ -161,7 +162,7 @@ fn secret(snap: &Snapshot, gw_ns: &str, key: &ObjectKey) -> Result<(String, Stri
     };
     if !grants::permitted(snap, from, to) {
         return Err(RefError {
-            reason: "RefNotPermitted",
+            reason: Reason::RefNotPermitted,
             message: format!(
                 "no ReferenceGrant in {} permits Secret {key}",
                 key.namespace

@@ -16,7 +16,7 @@ use gateway_api::gateways::{
 use super::Rendered;
 use super::context::{Context, Route};
 use super::listener::{GATEWAY_GROUP, ListenerPlan};
-use super::status::{Cond, stamp};
+use super::status::{Cond, CondType, Reason, stamp};
 use crate::store::ObjectKey;
 
 /// Per route index: (parentRef index, Accepted condition) decided by Gateway renders.
@@ -57,8 +57,8 @@ pub(crate) fn pending(ctx: &Context<'_>, gw: &Gateway, why: &str, outcomes: &mut
         for (pi, p) in route.spec.parent_refs.iter().flatten().enumerate() {
             if names_gateway(p, route, &gw_key) {
                 let cond = Cond::no(
-                    "Accepted",
-                    "Pending",
+                    CondType::Accepted,
+                    Reason::Pending,
                     format!("parent Gateway not ready: {why}"),
                 );
                 outcomes.entry(ri).or_default().push((pi, cond));
@@ -99,18 +99,18 @@ fn attach(
     }
     match (matched, accepted) {
         (_, true) => Cond::yes(
-            "Accepted",
-            "Accepted",
+            CondType::Accepted,
+            Reason::Accepted,
             "route accepted by the parent Gateway",
         ),
         (true, false) => Cond::no(
-            "Accepted",
-            "NotAllowedByListeners",
+            CondType::Accepted,
+            Reason::NotAllowedByListeners,
             "no listener of the parent Gateway allows this route",
         ),
         (false, _) => Cond::no(
-            "Accepted",
-            "NoMatchingParent",
+            CondType::Accepted,
+            Reason::NoMatchingParent,
             "no listener matches the parentRef sectionName/port",
         ),
     }
@@ -208,11 +208,11 @@ pub(crate) fn statuses(ctx: &Context<'_>, outcomes: &Outcomes, out: &mut Rendere
 fn resolved_refs(ctx: &Context<'_>, ri: usize) -> Cond {
     match &ctx.clusters[ri].resolved {
         Ok(()) => Cond::yes(
-            "ResolvedRefs",
-            "ResolvedRefs",
+            CondType::ResolvedRefs,
+            Reason::ResolvedRefs,
             "all backend references resolved",
         ),
-        Err((reason, msg)) => Cond::no("ResolvedRefs", reason, msg.clone()),
+        Err((reason, msg)) => Cond::no(CondType::ResolvedRefs, *reason, msg.clone()),
     }
 }
 

@@ -425,3 +425,47 @@ fn configurable_tolerance_is_on_by_default_from_kubernetes_1_35() {
     assert!(on("2", "0"));
     assert!(!on("", "x"));
 }
+
+/// The ScaledObject exactly as rendered, read into the KEDA/HPA model of the scaler crate
+/// (`scaler::model::manifest`) and swept from every size up to 40 both ways: the rendered
+/// behavior, fallback and trigger metadata keep the autoscaling promises, with the cluster's
+/// default tolerance and with the configurable tolerance the operator renders on 1.35+.
+#[test]
+fn the_rendered_scaled_object_keeps_its_promises_in_the_model() {
+    use scaler::model::{manifest, sweep};
+    const DATAPLANE: &str = "apiVersion: stunner.l7mp.io/v1\nkind: Dataplane\nmetadata: { name: default }\nspec:\n  image: stunnerd\n  autoscaling:\n    maxReplicas: 120\n    targetAllocationsPerPod: 100\n    scaleInStep: STEP\n    scalerAddress: stunner-scaler.stunner-system.svc:9090\n";
+    for (step, tolerance) in [(1, false), (1, true), (3, false), (3, true)] {
+        let snap = base_with(&format!(
+            "{}---\napiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {{ name: udp-gateway, namespace: stunner, uid: uid-udp }}\nspec:\n  gatewayClassName: stunner-gatewayclass\n  listeners: [{{ name: udp-listener, port: 3478, protocol: TURN-UDP }}]\n",
+            DATAPLANE.replace("STEP", &step.to_string())
+        ));
+        let opts = RenderOptions {
+            keda: true,
+            hpa_configurable_tolerance: tolerance,
+            ..RenderOptions::default()
+        };
+        let modelled = manifest::read(&so(&render(&snap, &opts))).expect("the model reads it");
+        assert_eq!(modelled.policy.scale_in_step, step);
+        let cfg = modelled.sim_config(tolerance);
+        let spec = sweep::SweepSpec {
+            per_pod: 100.0,
+            max: 120,
+            largest: 40,
+            tolerance: if tolerance { 0.0 } else { 0.1 },
+            step,
+        };
+        let out = sweep::scale_out(&cfg, &spec)
+            .unwrap_or_else(|e| panic!("step {step}, tolerance {tolerance}: {e}"));
+        let inn = sweep::scale_in(&cfg, &spec)
+            .unwrap_or_else(|e| panic!("step {step}, tolerance {tolerance}: {e}"));
+        if step == 1 || tolerance {
+            assert_eq!(
+                inn.stopped_above, 0,
+                "step {step}, tolerance {tolerance}: {inn}"
+            );
+        }
+        if tolerance {
+            assert_eq!(out.overshoot, 0, "{out}");
+        }
+    }
+}

@@ -13,4 +13,6 @@
 
 pub mod hpa;
 pub mod keda;
+pub mod manifest;
 pub mod sim;
+pub mod sweep;

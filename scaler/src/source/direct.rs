@@ -301,6 +301,7 @@ fn pod_target(pod: &Pod, port: u16) -> Option<Target> {
 }
 
 fn status_client(timeout: Duration) -> Result<reqwest::Client> {
+    proto::tls::provider(); // reqwest takes the process default
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)

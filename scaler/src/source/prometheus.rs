@@ -65,6 +65,7 @@ impl PrometheusSource {
             }
         };
         let headers: HeaderMap = md.custom_headers.iter().cloned().collect();
+        proto::tls::provider(); // reqwest takes the process default
         let mut builder = reqwest::Client::builder()
             .timeout(md.timeout)
             .connect_timeout(md.timeout)

@@ -92,9 +92,15 @@ pub async fn start_scaler(deps: SourceDeps, interval: Duration) -> (App, SocketA
     (app, grpc_addr, http_addr)
 }
 
+/// `reqwest::get` with the workspace's crypto provider installed first (reqwest has none of its own).
+pub async fn http_get(url: impl reqwest::IntoUrl) -> reqwest::Result<reqwest::Response> {
+    proto::tls::provider();
+    reqwest::get(url).await
+}
+
 /// The scaler's `/metrics` text.
 pub async fn metrics_text(http: SocketAddr) -> String {
-    reqwest::get(format!("http://{http}/metrics"))
+    http_get(format!("http://{http}/metrics"))
         .await
         .expect("GET /metrics")
         .text()

@@ -114,6 +114,7 @@ impl Server {
                 }));
             }
         }
+        proto::tls::provider(); // reqwest takes the process default
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()

@@ -56,10 +56,8 @@ impl std::fmt::Debug for DtlsConfig {
 /// The DTLS config of listener `l`, or why its certificate or key cannot be used (ECDSA P-256 keys
 /// in PKCS#8 PEM).
 pub(crate) fn config(l: &ListenerConfig) -> Result<DtlsConfig, String> {
-    // `dtls` builds its (unused, server-side) peer verifiers with the process-default rustls
-    // provider, which panics when none is installed and both `ring` and `aws-lc-rs` are compiled
-    // in: install `ring` unless some provider already is (an error then is expected and harmless).
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    // `dtls` builds its (unused, server-side) peer verifiers with the process-default provider.
+    proto::tls::provider();
     let (certs, key) = super::tls::cert_and_key(l)?;
     let key = match key {
         PrivateKeyDer::Pkcs8(k) => k.secret_pkcs8_der().to_vec(),

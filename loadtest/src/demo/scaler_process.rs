@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use proto::keda::external_scaler_client::ExternalScalerClient;
-use proto::keda::{GetMetricsRequest, ScaledObjectRef};
+use proto::keda::{GetMetricsRequest, MetricSpec, MetricValue, ScaledObjectRef};
 use tokio::process::{Child, Command};
 use tonic::transport::Channel;
 
@@ -74,35 +74,30 @@ impl Scaler {
         })
     }
 
-    /// What KEDA asks on every poll: the metric, turned into replicas the way the HPA does it
-    /// (AverageValue: `ceil(value / targetSize)`).
-    pub(crate) async fn desired_replicas(&mut self) -> Result<u32> {
+    /// What KEDA asks on every poll: the metric spec (the HPA's target) and the metric values.
+    pub(crate) async fn metrics(&mut self) -> Result<(MetricSpec, Vec<MetricValue>)> {
         let spec = self
             .client
             .get_metric_spec(self.object())
             .await
             .map_err(grpc_error)?
-            .into_inner();
-        let target = spec
+            .into_inner()
             .metric_specs
-            .first()
-            .map_or(1.0, |m| m.target_size_float.max(1e-9));
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Turn("scaler returned no metric spec".into()))?;
         let req = GetMetricsRequest {
             scaled_object_ref: Some(self.object()),
-            metric_name: String::new(),
+            metric_name: spec.metric_name.clone(),
         };
         let values = self
             .client
             .get_metrics(req)
             .await
             .map_err(grpc_error)?
-            .into_inner();
-        let value: f64 = values
-            .metric_values
-            .iter()
-            .map(|m| m.metric_value_float)
-            .sum();
-        Ok((value / target).ceil().max(0.0) as u32)
+            .into_inner()
+            .metric_values;
+        Ok((spec, values))
     }
 
     /// The deletion costs of the latest steered scale-in decision (endpoint -> cost).
