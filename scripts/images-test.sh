@@ -150,6 +150,11 @@ chroot --userspec=65532:65532 "$work/stunner-gateway-operator/rootfs" stunner-ga
 api="$(free_port)" cds="$(free_port)" opmetrics="$(free_port)"
 python3 -c "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',$api)); s.listen(64); time.sleep(120)" &
 pids+=($!)
+# Listening before the operator starts (else it finds the port closed and exits, as it must).
+for i in $(seq 1 50); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$api") 2>/dev/null && break
+  sleep 0.1
+done
 mkdir -p "$work/stunner-gateway-operator/rootfs/etc/kube"
 cat >"$work/stunner-gateway-operator/rootfs/etc/kube/config" <<YAML
 apiVersion: v1

@@ -36,11 +36,17 @@ if [ ! -x .tools/bin/helm ] || [ ! -x .tools/bin/kubectl ]; then
   rm -rf "$tmp"
 fi
 
+# A venv moved or copied from elsewhere keeps its old interpreter paths: start it over.
+if [ -d .tools/venv ] && ! .tools/venv/bin/pip --version >/dev/null 2>&1; then
+  echo "== .tools/venv is broken (moved?): recreating it"
+  rm -rf .tools/venv
+fi
+
 # The version pins the bundled schemas: 1.37.0 carries Kubernetes 1.25 to 1.37.
 KUBERNETES_VALIDATE=1.37.0
 if ! .tools/venv/bin/kubernetes-validate --version 2>/dev/null | grep -q "$KUBERNETES_VALIDATE"; then
   echo "== pip install kubernetes-validate==$KUBERNETES_VALIDATE into .tools/venv"
-  python3 -m venv .tools/venv
+  [ -x .tools/venv/bin/pip ] || python3 -m venv .tools/venv
   .tools/venv/bin/pip install -q "kubernetes-validate==$KUBERNETES_VALIDATE"
 fi
 

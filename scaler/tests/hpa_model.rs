@@ -217,3 +217,33 @@ fn scaler_outage_keeps_the_current_size() {
     sim.run(20);
     assert_eq!(sim.replicas, 40);
 }
+
+/// The hand-written ScaledObject the README tells users to write, read from the README itself
+/// into the model and swept: it keeps the same promises as the one the operator renders.
+#[test]
+fn the_readme_scaled_object_keeps_its_promises() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    let yaml = readme
+        .split("```yaml\n")
+        .skip(1)
+        .filter_map(|block| block.split("```").next())
+        .find(|block| block.contains("kind: ScaledObject"))
+        .expect("a ScaledObject example in the README");
+    let obj: serde_json::Value = serde_yaml::from_str(yaml).expect("the example parses");
+    let modelled = scaler::model::manifest::read(&obj).expect("the model reads the example");
+    assert_eq!(modelled.policy.scale_in_step, 1);
+    let cfg = modelled.sim_config(false);
+    let spec = SweepSpec {
+        per_pod: modelled.policy.target,
+        max: modelled.keda.max,
+        largest: modelled.keda.max,
+        tolerance: 0.1,
+        step: 1,
+    };
+    let out = sweep::scale_out(&cfg, &spec).unwrap_or_else(|e| panic!("{e}"));
+    let inn = sweep::scale_in(&cfg, &spec).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(inn.stopped_above, 0, "{inn}");
+    report("README ScaledObject, scale-out", &out);
+    report("README ScaledObject, scale-in", &inn);
+}
