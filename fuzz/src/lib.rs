@@ -45,7 +45,7 @@ pub fn config(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(mut c) = StunnerConfig::parse_verbatim(text) {
+    if let Ok(mut c) = StunnerConfig::parse_remote(text) {
         let _ = c.validate();
         let _ = c.to_json();
     }

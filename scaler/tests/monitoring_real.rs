@@ -317,7 +317,9 @@ async fn dashboard_and_alerts_query_series_that_exist() {
     );
     assert_eq!(desired(&mut client, &healthy).await.expect("healthy"), 1);
     // A backend failure (Unavailable, so KEDA's fallback applies), not a metadata error.
-    let err = desired(&mut client, &broken).await.expect_err("no Prometheus there");
+    let err = desired(&mut client, &broken)
+        .await
+        .expect_err("no Prometheus there");
     assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
     let keda = tokio::spawn(async move {
         // KEDA polls every ScaledObject; the broken one keeps failing.

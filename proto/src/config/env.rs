@@ -33,6 +33,16 @@ fn is_name_byte(b: u8) -> bool {
 /// Expands `$VAR` and `${VAR}` in `input`. Unset variables expand to the empty string; a `$` not
 /// followed by a name (or an unterminated `${`) is kept literally.
 pub fn expand(input: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
+    expand_only(input, lookup, &|_| true)
+}
+
+/// [`expand`] for the variables `expands` admits only; a reference to any other variable is kept
+/// exactly as written (and never looked up).
+pub fn expand_only(
+    input: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    expands: &dyn Fn(&str) -> bool,
+) -> String {
     let mut out = String::with_capacity(input.len());
     let mut i = 0;
     while let Some(off) = input[i..].find('$') {
@@ -40,7 +50,8 @@ pub fn expand(input: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
         out.push_str(&input[i..dollar]);
         let (name, next) = variable_at(input, dollar + 1);
         match name {
-            Some(name) => out.push_str(&lookup(name).unwrap_or_default()),
+            Some(name) if expands(name) => out.push_str(&lookup(name).unwrap_or_default()),
+            Some(_) => out.push_str(&input[dollar..next]),
             None => out.push('$'),
         }
         i = next;
@@ -69,8 +80,16 @@ fn variable_at(input: &str, start: usize) -> (Option<&str>, usize) {
     }
 }
 
+/// A variable lookup and which variables it may expand (the others stay as written).
+pub(crate) struct Env<'a> {
+    /// The value of a variable (`None`: unset, expands to nothing).
+    pub(crate) lookup: &'a dyn Fn(&str) -> Option<String>,
+    /// Whether a variable is expanded at all.
+    pub(crate) expands: &'a dyn Fn(&str) -> bool,
+}
+
 /// Expands every string in a (key-lowercased) config tree except under `auth.credentials`.
-pub(crate) fn expand_tree(root: &mut Value, lookup: &dyn Fn(&str) -> Option<String>) {
+pub(crate) fn expand_tree(root: &mut Value, lookup: &Env<'_>) {
     let Value::Object(top) = root else { return };
     for (key, value) in top.iter_mut() {
         if key == "auth" {
@@ -85,9 +104,9 @@ pub(crate) fn expand_tree(root: &mut Value, lookup: &dyn Fn(&str) -> Option<Stri
     }
 }
 
-fn expand_value(value: &mut Value, lookup: &dyn Fn(&str) -> Option<String>) {
+fn expand_value(value: &mut Value, lookup: &Env<'_>) {
     match value {
-        Value::String(s) if s.contains('$') => *s = expand(s, lookup),
+        Value::String(s) if s.contains('$') => *s = expand_only(s, lookup.lookup, lookup.expands),
         Value::Array(items) => items.iter_mut().for_each(|v| expand_value(v, lookup)),
         Value::Object(map) => map.values_mut().for_each(|v| expand_value(v, lookup)),
         _ => {}
@@ -118,12 +137,34 @@ mod tests {
     }
 
     #[test]
+    fn references_outside_the_admitted_set_stay_as_written() {
+        let only_a = |n: &str| n == "A";
+        assert_eq!(
+            expand_only("$A ${B} $B-x $UNSET", &env, &only_a),
+            "alpha ${B} $B-x $UNSET"
+        );
+        let looked_up = std::cell::RefCell::new(Vec::new());
+        let spy = |n: &str| {
+            looked_up.borrow_mut().push(n.to_owned());
+            env(n)
+        };
+        let _ = expand_only("$A $SECRET ${SECRET}", &spy, &only_a);
+        assert_eq!(*looked_up.borrow(), ["A"], "nothing else is read");
+    }
+
+    #[test]
     fn credentials_are_not_expanded() {
         let mut v = serde_json::json!({
             "auth": {"realm": "$A", "credentials": {"password": "$A"}},
             "listeners": [{"address": "${A}"}]
         });
-        expand_tree(&mut v, &env);
+        expand_tree(
+            &mut v,
+            &Env {
+                lookup: &env,
+                expands: &|_| true,
+            },
+        );
         assert_eq!(v["auth"]["realm"], "alpha");
         assert_eq!(v["auth"]["credentials"]["password"], "$A");
         assert_eq!(v["listeners"][0]["address"], "alpha");

@@ -46,23 +46,33 @@ impl StunnerConfig {
 
     /// [`StunnerConfig::parse`] with an explicit variable lookup (tests, or a controlled env).
     pub fn parse_with_env(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
-        let mut tree = decode::lowercase_keys(parse_tree(text)?);
-        env::expand_tree(&mut tree, lookup);
-        decode::decode_config(tree)
+        Self::parse_env(
+            text,
+            &env::Env {
+                lookup,
+                expands: &|_| true,
+            },
+        )
     }
 
     /// Parses YAML or JSON text from a remote origin (CDS), whose author must not read the
     /// dataplane's environment: only the variables in [`REMOTE_ENV`] are expanded (the operator
-    /// renders `address: $STUNNER_ADDR`, as upstream's does), every other `$VAR` stays a reference (`${VAR}`), never read.
-    /// Does not validate.
-    pub fn parse_verbatim(text: &str) -> Result<Self> {
-        let lookup = |name: &str| {
-            REMOTE_ENV
-                .contains(&name)
-                .then(|| os_lookup(name))
-                .flatten()
-        };
-        Self::parse_with_env(text, &lookup)
+    /// renders `address: $STUNNER_ADDR`, as upstream's does); every other `$VAR` or `${VAR}` is
+    /// kept exactly as written and never read. Does not validate.
+    pub fn parse_remote(text: &str) -> Result<Self> {
+        Self::parse_env(
+            text,
+            &env::Env {
+                lookup: &os_lookup,
+                expands: &|name| REMOTE_ENV.contains(&name),
+            },
+        )
+    }
+
+    fn parse_env(text: &str, env: &env::Env<'_>) -> Result<Self> {
+        let mut tree = decode::lowercase_keys(parse_tree(text)?);
+        env::expand_tree(&mut tree, env);
+        decode::decode_config(tree)
     }
 
     /// [`StunnerConfig::parse`] followed by [`StunnerConfig::validate`].

@@ -140,7 +140,7 @@ pub async fn load(origin: &str, opts: &SourceOptions) -> Result<StunnerConfig> {
     // `$VAR` expansion only for local files: a CDS config must not read our environment.
     let mut config = match Origin::parse(origin)? {
         Origin::File(path) => StunnerConfig::parse(&file::read(&path).await?)?,
-        Origin::Cds(server) => StunnerConfig::parse_verbatim(&server.fetch(opts).await?)?,
+        Origin::Cds(server) => StunnerConfig::parse_remote(&server.fetch(opts).await?)?,
     };
     if config.is_deleted() {
         return Err(SourceError::Server(format!(
@@ -196,7 +196,7 @@ impl Gate {
         let parsed = if self.expand_env {
             StunnerConfig::parse(text)
         } else {
-            StunnerConfig::parse_verbatim(text)
+            StunnerConfig::parse_remote(text)
         };
         let mut config = match parsed {
             Ok(c) => c,
