@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use scaler::model::hpa::{Behavior, Hpa, PolicyKind, ScalingPolicy, ScalingRules, Target};
+use scaler::model::hpa::{Behavior, Hpa, Target};
 use scaler::model::keda::{Fallback, FallbackBehavior, MetricType, ScaledObject};
 use scaler::model::sim::{Removal, Reporter, Sim, SimConfig};
 use scaler::model::sweep::{self, SweepSpec, Worst};
@@ -14,22 +14,9 @@ const PER_POD: f64 = 100.0;
 const MAX: u32 = 250;
 const SYNC: Duration = Duration::from_secs(15);
 
-/// The HPA behaviour the operator renders (scale-up as the Kubernetes default, scale-down
-/// `step` pods a minute after a 5-minute window), with tolerance 0 when `tolerance`.
+/// The HPA behaviour the operator renders.
 fn rendered_behavior(step: u32, tolerance: bool) -> Behavior {
-    let s = Duration::from_secs;
-    let mut up = ScalingRules::one(s(0), PolicyKind::Percent, 100, s(15));
-    up.policies.push(ScalingPolicy {
-        kind: PolicyKind::Pods,
-        value: 4,
-        period: s(15),
-    });
-    let mut down = ScalingRules::one(s(300), PolicyKind::Pods, step, s(60));
-    if tolerance {
-        up.tolerance = Some(0.0);
-        down.tolerance = Some(0.0);
-    }
-    Behavior { up, down }
+    scaler::model::hpa::stunner_behavior(step, tolerance)
 }
 
 fn policy(step: u32, hpa_tolerance: f64) -> Policy {

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use scaler::model::hpa::{Behavior, Hpa, PolicyKind, ScalingPolicy, ScalingRules, Target};
+use scaler::model::hpa::{Behavior, Hpa, Target, stunner_behavior};
 use scaler::model::keda::{Fallback, FallbackBehavior, MetricType, ScaledObject};
 use scaler::model::sim::{Removal, Reporter, Sim, SimConfig};
 use scaler::policy::Policy;
@@ -99,19 +99,11 @@ fn policy(cfg: &LargeConfig) -> Policy {
 
 /// The ScaledObject's HPA as the operator renders it (no configurable tolerance assumed).
 fn rendered_hpa(cfg: &LargeConfig) -> Hpa {
-    let s = Duration::from_secs;
-    let mut up = ScalingRules::one(s(0), PolicyKind::Percent, 100, s(15));
-    up.policies.push(ScalingPolicy {
-        kind: PolicyKind::Pods,
-        value: 4,
-        period: s(15),
-    });
-    let down = ScalingRules::one(s(300), PolicyKind::Pods, 1, s(60));
     Hpa::new(
         1,
         cfg.max_replicas,
         Target::AverageValue(1.0),
-        Some(Behavior { up, down }),
+        Some(stunner_behavior(1, false)),
     )
 }
 

@@ -26,7 +26,7 @@ use serde::de::DeserializeOwned;
 
 use crate::crd::UDPRoute;
 use crate::render::{OwnedKind, Rendered, RouteApi, RouteId, ScaledObject, keda};
-use crate::store::{ObjectKey, Snapshot};
+use crate::store::{ObjectKey, Objects, Snapshot};
 
 /// Field manager of the operator's server-side applies.
 pub const FIELD_MANAGER: &str = "stunner-gateway-operator";
@@ -133,56 +133,36 @@ impl Updater {
     /// Server-side applies every rendered object (workloads first, then their Services and
     /// autoscalers).
     async fn apply_all(&self, snap: &Snapshot, r: &Rendered, st: &mut Stats) {
-        let live = |meta: Option<&ObjectMeta>| meta.and_then(version_of);
-        for d in &r.deployments {
-            let v = live(
-                snap.deployments
-                    .get(&ObjectKey::from_meta(&d.metadata))
-                    .map(|o| &o.metadata),
-            );
-            if !self.unchanged("Deployment", &d.metadata, d, v, st) {
-                count(&mut st.applied, &mut st.failed, self.apply(d).await);
-            }
-        }
-        for d in &r.daemon_sets {
-            let v = live(
-                snap.daemon_sets
-                    .get(&ObjectKey::from_meta(&d.metadata))
-                    .map(|o| &o.metadata),
-            );
-            if !self.unchanged("DaemonSet", &d.metadata, d, v, st) {
-                count(&mut st.applied, &mut st.failed, self.apply(d).await);
-            }
-        }
-        for s in &r.services {
-            let v = live(
-                snap.services
-                    .get(&ObjectKey::from_meta(&s.metadata))
-                    .map(|o| &o.metadata),
-            );
-            if !self.unchanged("Service", &s.metadata, s, v, st) {
-                count(&mut st.applied, &mut st.failed, self.apply(s).await);
-            }
-        }
+        self.apply_each(&r.deployments, &snap.deployments, st).await;
+        self.apply_each(&r.daemon_sets, &snap.daemon_sets, st).await;
+        self.apply_each(&r.services, &snap.services, st).await;
         for so in &r.scaled_objects {
-            let v = live(
-                snap.scaled_objects
-                    .get(&ObjectKey::from_meta(&so.metadata))
-                    .map(|o| &o.metadata),
-            );
+            let live = snap.scaled_objects.get(&ObjectKey::from_meta(&so.metadata));
+            let v = live.and_then(|o| version_of(&o.metadata));
             if !self.unchanged(keda::KIND, &so.metadata, so, v, st) {
                 let res = self.apply_scaled_object(so).await;
                 count(&mut st.applied, &mut st.failed, res);
             }
         }
-        for h in &r.hpas {
-            let v = live(
-                snap.hpas
-                    .get(&ObjectKey::from_meta(&h.metadata))
-                    .map(|o| &o.metadata),
-            );
-            if !self.unchanged("HorizontalPodAutoscaler", &h.metadata, h, v, st) {
-                count(&mut st.applied, &mut st.failed, self.apply(h).await);
+        self.apply_each(&r.hpas, &snap.hpas, st).await;
+    }
+
+    /// Applies each of `objs` that [`Self::unchanged`] does not skip, `live` being their watched
+    /// copies.
+    async fn apply_each<K>(&self, objs: &[K], live: &Objects<K>, st: &mut Stats)
+    where
+        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+            + Serialize
+            + DeserializeOwned
+            + Clone
+            + Debug,
+    {
+        for obj in objs {
+            let v = live
+                .get(&ObjectKey::from_meta(obj.meta()))
+                .and_then(|o| version_of(o.meta()));
+            if !self.unchanged(&K::kind(&()), obj.meta(), obj, v, st) {
+                count(&mut st.applied, &mut st.failed, self.apply(obj).await);
             }
         }
     }

@@ -446,6 +446,11 @@ fn the_rendered_scaled_object_keeps_its_promises_in_the_model() {
         };
         let modelled = manifest::read(&so(&render(&snap, &opts))).expect("the model reads it");
         assert_eq!(modelled.policy.scale_in_step, step);
+        assert_eq!(
+            modelled.hpa.behavior,
+            Some(scaler::model::hpa::stunner_behavior(step, tolerance)),
+            "the model's copy of the rendered behavior (used by the demo and the 1..200 sweep)"
+        );
         let cfg = modelled.sim_config(tolerance);
         let spec = sweep::SweepSpec {
             per_pod: 100.0,

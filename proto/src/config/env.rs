@@ -38,7 +38,7 @@ pub fn expand(input: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
 
 /// [`expand`] for the variables `expands` admits only; a reference to any other variable is kept
 /// exactly as written (and never looked up).
-pub fn expand_only(
+pub(crate) fn expand_only(
     input: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
     expands: &dyn Fn(&str) -> bool,

@@ -93,6 +93,32 @@ impl Behavior {
     }
 }
 
+/// The behavior of the ScaledObject the operator renders for a Gateway (`scaleInStep` = `step`):
+/// scale-up as the Kubernetes default without stabilization (100 % or 4 pods per 15 s), scale-down
+/// `step` pods a minute after a 5-minute window, and with `tolerance` (Kubernetes 1.35+) a
+/// tolerance of 0 both ways. `operator/tests/render/autoscaling.rs` reads the operator's actual
+/// render back through [`super::manifest`], so this copy cannot drift unnoticed from it.
+pub fn stunner_behavior(step: u32, tolerance: bool) -> Behavior {
+    let s15 = Duration::from_secs(15);
+    let mut up = ScalingRules::one(Duration::ZERO, PolicyKind::Percent, 100, s15);
+    up.policies.push(ScalingPolicy {
+        kind: PolicyKind::Pods,
+        value: 4,
+        period: s15,
+    });
+    let mut down = ScalingRules::one(
+        Duration::from_secs(300),
+        PolicyKind::Pods,
+        step,
+        Duration::from_secs(60),
+    );
+    if tolerance {
+        up.tolerance = Some(0.0);
+        down.tolerance = Some(0.0);
+    }
+    Behavior { up, down }
+}
+
 /// The External metric target of the HPA (what KEDA's `GetMetricSpecForScaling` produced).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Target {
