@@ -327,7 +327,7 @@ fn default_gatewayconfig_and_dataplane_match_the_generated_crds() {
 /// the autoscaling promises.
 #[test]
 fn the_scaled_object_keeps_its_promises_in_the_hpa_model() {
-    use scaler::model::{manifest, sweep};
+    use scaler::model::manifest;
     for (kube, tolerance) in [("1.34.0", false), ("1.35.0", true)] {
         let args = with(
             &with(KEDA, &["--kube-version", kube]),
@@ -345,16 +345,9 @@ fn the_scaled_object_keeps_its_promises_in_the_hpa_model() {
             (90, tolerance),
             "{kube}: trigger metadata"
         );
-        let cfg = modelled.sim_config(tolerance);
-        let spec = sweep::SweepSpec {
-            per_pod: 100.0,
-            max: 90,
-            largest: 30,
-            tolerance: if tolerance { 0.0 } else { 0.1 },
-            step: 1,
-        };
-        let out = sweep::scale_out(&cfg, &spec).unwrap_or_else(|e| panic!("{kube}: {e}"));
-        let inn = sweep::scale_in(&cfg, &spec).unwrap_or_else(|e| panic!("{kube}: {e}"));
+        let (out, inn) = modelled
+            .sweep(tolerance, 30)
+            .unwrap_or_else(|e| panic!("{kube}: {e}"));
         assert_eq!(inn.stopped_above, 0, "{kube}: {inn}");
         if tolerance {
             assert_eq!(out.overshoot, 0, "{kube}: {out}");

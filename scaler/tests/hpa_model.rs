@@ -220,16 +220,9 @@ fn the_readme_scaled_object_keeps_its_promises() {
     let obj: serde_json::Value = serde_yaml::from_str(yaml).expect("the example parses");
     let modelled = scaler::model::manifest::read(&obj).expect("the model reads the example");
     assert_eq!(modelled.policy.scale_in_step, 1);
-    let cfg = modelled.sim_config(false);
-    let spec = SweepSpec {
-        per_pod: modelled.policy.target,
-        max: modelled.keda.max,
-        largest: modelled.keda.max,
-        tolerance: 0.1,
-        step: 1,
-    };
-    let out = sweep::scale_out(&cfg, &spec).unwrap_or_else(|e| panic!("{e}"));
-    let inn = sweep::scale_in(&cfg, &spec).unwrap_or_else(|e| panic!("{e}"));
+    let (out, inn) = modelled
+        .sweep(false, modelled.keda.max)
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(inn.stopped_above, 0, "{inn}");
     report("README ScaledObject, scale-out", &out);
     report("README ScaledObject, scale-in", &inn);

@@ -432,7 +432,7 @@ fn configurable_tolerance_is_on_by_default_from_kubernetes_1_35() {
 /// default tolerance and with the configurable tolerance the operator renders on 1.35+.
 #[test]
 fn the_rendered_scaled_object_keeps_its_promises_in_the_model() {
-    use scaler::model::{manifest, sweep};
+    use scaler::model::manifest;
     const DATAPLANE: &str = "apiVersion: stunner.l7mp.io/v1\nkind: Dataplane\nmetadata: { name: default }\nspec:\n  image: stunnerd\n  autoscaling:\n    maxReplicas: 120\n    targetAllocationsPerPod: 100\n    scaleInStep: STEP\n    scalerAddress: stunner-scaler.stunner-system.svc:9090\n";
     for (step, tolerance) in [(1, false), (1, true), (3, false), (3, true)] {
         let snap = base_with(&format!(
@@ -451,17 +451,8 @@ fn the_rendered_scaled_object_keeps_its_promises_in_the_model() {
             Some(scaler::model::hpa::stunner_behavior(step, tolerance)),
             "the model's copy of the rendered behavior (used by the demo and the 1..200 sweep)"
         );
-        let cfg = modelled.sim_config(tolerance);
-        let spec = sweep::SweepSpec {
-            per_pod: 100.0,
-            max: 120,
-            largest: 40,
-            tolerance: if tolerance { 0.0 } else { 0.1 },
-            step,
-        };
-        let out = sweep::scale_out(&cfg, &spec)
-            .unwrap_or_else(|e| panic!("step {step}, tolerance {tolerance}: {e}"));
-        let inn = sweep::scale_in(&cfg, &spec)
+        let (out, inn) = modelled
+            .sweep(tolerance, 40)
             .unwrap_or_else(|e| panic!("step {step}, tolerance {tolerance}: {e}"));
         if step == 1 || tolerance {
             assert_eq!(

@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::hpa::{Behavior, Hpa, PolicyKind, ScalingPolicy, ScalingRules, SelectPolicy, Target};
 use super::keda::{Fallback, FallbackBehavior, MetricType, ScaledObject};
 use super::sim::{Removal, Reporter, SimConfig};
+use super::sweep::{self, SweepSpec, Worst};
 use crate::metadata::TriggerMetadata;
 use crate::policy::Policy;
 
@@ -61,6 +62,30 @@ impl Modelled {
             startup: Duration::from_secs(20),
             end_rate: 1.0 / 600.0,
         }
+    }
+}
+
+impl Modelled {
+    /// Sweeps every current size up to `largest` both ways ([`sweep`]) on a cluster that does
+    /// (or not) honour `behavior.*.tolerance`; returns the scale-out and scale-in worst cases.
+    pub fn sweep(
+        &self,
+        configurable_tolerance: bool,
+        largest: u32,
+    ) -> Result<(Worst, Worst), String> {
+        let cfg = self.sim_config(configurable_tolerance);
+        let t = cfg.hpa.tolerances();
+        let spec = SweepSpec {
+            per_pod: self.policy.target,
+            max: self.keda.max,
+            largest,
+            tolerance: t.up.max(t.down),
+            step: self.policy.scale_in_step,
+        };
+        Ok((
+            sweep::scale_out(&cfg, &spec)?,
+            sweep::scale_in(&cfg, &spec)?,
+        ))
     }
 }
 
