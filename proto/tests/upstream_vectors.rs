@@ -1,10 +1,15 @@
 //! Test vectors of upstream STUNner's own suites, transcribed: `internal/util/endpoint_test.go`
-//! (TestEndpointParse, TestRouteMatch) and `config_test.go` (TestCredentialParser). Where we
-//! deliberately differ, the assertion says so.
+//! (TestEndpointParse, TestRouteMatch), `config_test.go` (TestCredentialParser) and, at the
+//! config level, `stunner_test.go` (TestStunnerPortRangeWithVNet: which cluster endpoints admit
+//! the echo peer; TestStunnerMetrics: where `admin.metrics_endpoint` is served). The same
+//! `stunner_test.go` cases run against a live stunnerd in `stunnerd/tests/upstream_compat.rs`.
+//! Where we deliberately differ, the assertion says so.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
-use proto::config::{ClusterType, Endpoint, EndpointHost, PortRange, StunnerConfig};
+use proto::config::{
+    ClusterType, DEFAULT_METRICS_PORT, Endpoint, EndpointHost, PortRange, StunnerConfig,
+};
 
 /// (name, input, canonical prefix, min port, max port) of upstream's `endpointTester`.
 /// Upstream's "no port" range is 1-65535; ours is 0-65535 (port 0 is never a peer port, so the
@@ -219,5 +224,132 @@ fn upstream_credential_parser() {
             (user.to_owned(), pass.to_owned(), secret.to_owned()),
             "{name}"
         );
+    }
+}
+
+/// The echo peer of upstream's VNet tests (`echoServerAddr`).
+const ECHO_PEER: (&str, u16) = ("1.2.3.5", 5678);
+
+/// Whether a cluster of `kind` with `endpoints` admits the echo peer. STRICT_DNS names resolve
+/// as upstream's mock resolver has it (`echo-server.l7mp.io` -> 1.2.3.5); a resolved address
+/// keeps the name's port range, as stunnerd's driver builds it.
+fn admits_echo_peer(kind: ClusterType, endpoints: &[&str]) -> bool {
+    let ip: IpAddr = ECHO_PEER.0.parse().unwrap();
+    endpoints.iter().any(|raw| {
+        let e = Endpoint::parse(raw, kind).unwrap_or_else(|err| panic!("{raw}: {err}"));
+        let e = match e.dns_name() {
+            Some("echo-server.l7mp.io") => Endpoint::from_ip(ip, e.ports),
+            Some(other) => panic!("the mock resolver does not know {other}"),
+            None => e,
+        };
+        e.matches(ip, ECHO_PEER.1)
+    })
+}
+
+/// A cluster routed from the listener: its type and endpoints.
+type Cluster<'a> = (ClusterType, &'a [&'a str]);
+
+/// upstream stunner `stunner_test.go` `TestStunnerPortRangeWithVNet` (`testPortRangeConfigsWithVNet`):
+/// (test name, clusters routed from the listener as (type, endpoints), echo test passes).
+#[test]
+fn upstream_port_range_admission() {
+    use ClusterType::{Static, StrictDns};
+    let cases: &[(&str, &[Cluster<'_>], bool)] = &[
+        (
+            "static endpoint with peer address in the admitted port range ok",
+            &[(Static, &["1.2.3.5:<5670-5680>"])],
+            true,
+        ),
+        (
+            "static endpoint with peer address matching singleton admitted port ok",
+            &[
+                (Static, &["1.2.3.6:<5678-5678>"]),
+                (Static, &["1.2.3.5:<5678-5678>"]),
+            ],
+            true,
+        ),
+        (
+            "static endpoint with peer address in rejected port range fails",
+            &[(Static, &["1.2.3.5:<1-5677>"])],
+            false,
+        ),
+        (
+            "static endpoint with peer address in rejected singleton port fails",
+            &[(Static, &["1.2.3.5:<5677-5677>"])],
+            false,
+        ),
+        (
+            "strict_dns with default port range ok",
+            &[
+                (Static, &["1.2.3.6"]),
+                (StrictDns, &["echo-server.l7mp.io"]),
+            ],
+            true,
+        ),
+        // Upstream keeps this case commented out ("TODO: implement port-range filtering for DNS
+        // clusters"). We go further: a resolved STRICT_DNS address keeps the name's port range.
+        (
+            "strict_dns with prohibited port range fails",
+            &[(StrictDns, &["echo-server.l7mp.io:<1-1>"])],
+            false,
+        ),
+    ];
+    for (name, clusters, admitted) in cases {
+        let got = clusters
+            .iter()
+            .any(|(kind, eps)| admits_echo_peer(*kind, eps));
+        assert_eq!(got, *admitted, "{name}");
+    }
+}
+
+/// The metrics server endpoint a config with `admin.metrics_endpoint: endpoint` asks for.
+fn metrics_addr(endpoint: &str) -> Option<(SocketAddr, String)> {
+    let text = format!(
+        r#"{{"version":"v1","admin":{{"metrics_endpoint":"{endpoint}"}},"auth":{{"type":"static","credentials":{{"username":"user-1","password":"pass-1"}}}}}}"#
+    );
+    let mut c = StunnerConfig::parse_with_env(&text, &|_| None).expect("parse");
+    c.validate().unwrap_or_else(|e| panic!("{endpoint:?}: {e}"));
+    let e = c.admin.metrics_addr().expect("validated");
+    e.map(|e| (e.addr, e.path))
+}
+
+/// upstream stunner `stunner_test.go` `TestStunnerMetrics` (`testMetrics`): where the metrics
+/// server listens and what it serves, per endpoint. Upstream's probe turns an empty host into
+/// 127.0.0.1 and a missing port into `DefaultMetricsPort` (8080); the server itself binds every
+/// interface and serves at `/` when the endpoint names no path.
+#[test]
+fn upstream_metrics_endpoints() {
+    assert_eq!(DEFAULT_METRICS_PORT, 8080, "upstream's DefaultMetricsPort");
+    let cases = [
+        (
+            "enable with full metric-server spec",
+            "http://127.0.0.1:9080/metrics",
+            Some(("127.0.0.1:9080", "/metrics")),
+        ),
+        (
+            "reconcile with no path",
+            "http://127.0.0.1:9080",
+            Some(("127.0.0.1:9080", "/")),
+        ),
+        ("disable", "", None),
+        (
+            "enable with no addr",
+            "http://:9080/metrics",
+            Some(("0.0.0.0:9080", "/metrics")),
+        ),
+        (
+            "reconcile with a different port",
+            "http://:9087/metrics",
+            Some(("0.0.0.0:9087", "/metrics")),
+        ),
+        (
+            "reconcile with no addr and no port",
+            "http://",
+            Some(("0.0.0.0:8080", "/")),
+        ),
+    ];
+    for (name, endpoint, want) in cases {
+        let want = want.map(|(a, p)| (a.parse::<SocketAddr>().unwrap(), p.to_owned()));
+        assert_eq!(metrics_addr(endpoint), want, "{name}");
     }
 }

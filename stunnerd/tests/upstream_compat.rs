@@ -2,7 +2,11 @@
 //! answers before the first config, a listener whose `address` is not the host's own (a NAT'd
 //! public IP) still serves and hands that address out as the relay address, and a TCP cluster
 //! admits no UDP peer. Vectors of upstream's `pkg/config/client/client_test.go` (TestParseURI)
-//! and of the peer-admission cases of `stunner_test.go` are transcribed here.
+//! and of the peer-admission cases of `stunner_test.go` are transcribed here, as are
+//! `stunner_test.go`'s TestStunnerPortRangeWithVNet (cluster port ranges decide which peer
+//! ports get relayed packets) and TestStunnerMetrics (the metrics server follows
+//! `admin.metrics_endpoint` across reloads: serves, moves, stops). Their config-level halves are
+//! in `proto/tests/upstream_vectors.rs`.
 
 mod common;
 
@@ -11,6 +15,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use common::probe::{Client, Sink};
 use common::*;
 use stunnerd::cli::{Flags, default_id, normalize_origin};
 use testkit::turn::RawAlloc;
@@ -270,5 +275,136 @@ fn upstream_ephemeral_usernames() {
             RawAlloc::new(server, &expired, &rest_password(&expired, "s3cr3t"))
         });
         assert!(refused.is_err(), "expired credentials must be refused");
+    });
+}
+
+/// Relays `n` Send indications from a fresh allocation to `peer`; what `peer` received.
+fn relay_to(sd: &Stunnerd, peer: &Sink, n: usize) -> usize {
+    let server: SocketAddr = ([127, 0, 0, 1], sd.ports.turn).into();
+    let c = Client::allocate(server, "u", "p").expect("allocate");
+    // Permissions are per IP: granted whenever some endpoint names the peer's IP.
+    assert_eq!(c.permit(peer.addr), Ok(()), "permission for the peer IP");
+    for _ in 0..n {
+        c.send_to(peer.addr, b"port-range");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    peer.count()
+}
+
+/// upstream stunner `stunner_test.go` `TestStunnerPortRangeWithVNet` on a live stunnerd: the
+/// echo peer (here a loopback sink on port `p`, standing for 1.2.3.5:5678) receives relayed
+/// packets only when a routed cluster's port range holds `p`, and the cluster counters stay at
+/// zero otherwise. Upstream's "strict_dns with default port range ok" case cannot run on
+/// loopback: a STRICT_DNS name never opens a special-purpose range such as 127.0.0.0/8 (see
+/// "Security defaults" in the README); its config-level half is in proto's upstream vectors.
+#[test]
+fn upstream_port_range_with_live_relay() {
+    within(Duration::from_secs(90), || {
+        let peer = Sink::bind("127.0.0.1:0");
+        let p = peer.addr.port();
+        let range = |lo: u16, hi: u16| format!("127.0.0.1:<{lo}-{hi}>");
+        let cases = [
+            (
+                "static endpoint with peer address in the admitted port range ok",
+                vec![("echo-server-cluster", range(p - 8, p.saturating_add(2)))],
+                true,
+            ),
+            (
+                "static endpoint with peer address matching singleton admitted port ok",
+                vec![
+                    ("dummy-cluster", format!("127.0.0.6:<{p}-{p}>")),
+                    ("echo-server-cluster", range(p, p)),
+                ],
+                true,
+            ),
+            (
+                "static endpoint with peer address in rejected port range fails",
+                vec![("echo-server-cluster", range(1, p - 1))],
+                false,
+            ),
+            (
+                "static endpoint with peer address in rejected singleton port fails",
+                vec![("echo-server-cluster", range(p - 1, p - 1))],
+                false,
+            ),
+        ];
+        for (name, clusters, admitted) in cases {
+            let ports = Ports::new();
+            let clusters: Vec<(&str, &str, &str)> = clusters
+                .iter()
+                .map(|(n, ep)| (*n, "UDP", ep.as_str()))
+                .collect();
+            let sd = Stunnerd::start(ports, &config_with(ports, "127.0.0.1", &clusters), &[]);
+            let got = relay_to(&sd, &peer, 10);
+            let counted = sd.metric(
+                "stunner_cluster_packets_total",
+                "name=\"echo-server-cluster\"",
+            );
+            if admitted {
+                assert!(got > 0, "{name}: the peer got nothing");
+                assert!(counted > 0.0, "{name}: cluster counters stayed at zero");
+            } else {
+                assert_eq!(got, 0, "{name}: packets reached a peer port out of range");
+                assert_eq!(counted, 0.0, "{name}: cluster counters moved");
+            }
+        }
+    });
+}
+
+/// Polls `GET 127.0.0.1:port path` until its status is `want` (0 = nothing listens).
+fn wait_status(port: u16, path: &str, want: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = http("GET", port, path, &[]).0;
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "GET :{port}{path}: {got}, want {want}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// upstream stunner `stunner_test.go` `TestStunnerMetrics`, reconciling one running stunnerd
+/// through the endpoints of `testMetrics` ("enable with full metric-server spec", "reconcile
+/// with no path", "disable", "enable with no addr", "reconcile with a different port"). Free
+/// ports stand in for upstream's 9080/9087; "reconcile with no addr and no port" (port 8080) is
+/// only checked at the config level, as 8080 may be taken on a shared host.
+#[test]
+fn upstream_metrics_server_follows_the_endpoint() {
+    within(Duration::from_secs(60), || {
+        let ports = Ports::new();
+        let yaml = config_with(ports, "127.0.0.1", &[("peers", "UDP", "127.0.0.1")]);
+        let current = format!(
+            "metrics_endpoint: \"http://127.0.0.1:{}/metrics\"",
+            ports.metrics
+        );
+        assert!(yaml.contains(&current));
+        // `-w`: watch the config file, as upstream's Dataplanes run stunnerd.
+        let sd = Stunnerd::start(ports, &yaml, &["-w"]);
+        let reload = |endpoint: &str| {
+            let text = yaml.replace(&current, &format!("metrics_endpoint: \"{endpoint}\""));
+            std::fs::write(&sd.config, text).expect("rewrite config");
+        };
+        // enable with full metric-server spec
+        wait_status(ports.metrics, "/metrics", 200);
+        // reconcile with no path: served at `/`, the old port is closed
+        let (no_path, other) = (free_port(), free_port());
+        reload(&format!("http://127.0.0.1:{no_path}"));
+        wait_status(no_path, "/", 200);
+        wait_status(ports.metrics, "/metrics", 0);
+        // disable
+        reload("");
+        wait_status(no_path, "/", 0);
+        // enable with no addr: every interface, so loopback too
+        reload(&format!("http://:{no_path}/metrics"));
+        wait_status(no_path, "/metrics", 200);
+        // reconcile with a different port
+        reload(&format!("http://:{other}/metrics"));
+        wait_status(other, "/metrics", 200);
+        wait_status(no_path, "/metrics", 0);
+        assert_eq!(http("GET", ports.health, "/ready", &[]).0, 200);
     });
 }

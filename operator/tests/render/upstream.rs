@@ -4,8 +4,15 @@
 //!
 //! Cases come from `internal/renderer/render_pipeline_managed_mode_test.go` ("targetport
 //! enforced", "dataplane disabled"), `internal/renderer/service_util_test.go`
-//! (`TestRenderServiceUtil`) and `test/managed_mode_test.go` (the Deployment and label-filter
-//! cases). Deliberate differences are stated at the assertion.
+//! (`TestRenderServiceUtil`: public addresses, including "wrong annotation name errs", "wrong
+//! annotation errs", "no owner-ref errs", "invalid listener proto errs", "wrong port errs",
+//! "multiple service-ports public-ip ok", "nodeport IP OK"; the LB Service cases, including the
+//! merge with a live Service: "service nodeport/targetport retained" and "STUNner-specific
+//! annotation removed unless GW also sets it") and `test/managed_mode_test.go` (the Deployment,
+//! label-filter and metrics-port cases: "should create a Deployment for the Gateway", "should
+//! not propagate ecosystem ownership labels to the Deployment", "should update config when the
+//! Dataplane changes", "should update the Deployment after the Dataplane changed").
+//! Deliberate differences are stated at the assertion and listed in the README.
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Service, ServicePort};
@@ -567,6 +574,14 @@ fn managed_deployment() {
     assert_eq!(pod.termination_grace_period_seconds, Some(60));
     assert_eq!(pod.host_network, Some(true));
     assert_eq!(spec.replicas, Some(3));
+    // Deliberate difference: upstream always declares the `metrics-port` container port ("we
+    // always declare the metrics port, even if the metrics server is disabled"); we declare it
+    // only with `enableMetricsEndpoint`, so a PodMonitor selecting `metrics-port` never
+    // scrapes a port nothing listens on.
+    assert_eq!(
+        c.ports, None,
+        "no metrics port without enableMetricsEndpoint"
+    );
 }
 
 /// test/managed_mode_test.go "should not propagate ecosystem ownership labels to the
@@ -598,4 +613,331 @@ fn label_filter() {
         .unwrap();
     assert!(!labels.contains_key("keep-me"));
     assert_eq!(labels["app.kubernetes.io/managed-by"], "Helm");
+}
+
+/// `testservice-ok` with `meta` appended to its metadata flow map, `spec` and `status`.
+fn test_svc(meta: &str, spec: &str, status: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{ name: testservice-ok, namespace: testnamespace{meta} }}\nspec: {spec}\nstatus: {status}\n"
+    )
+}
+
+/// The owner reference upstream's cases set on the Service ("so that we accept the public IP").
+const OWNED: &str = ", ownerReferences: [{ apiVersion: gateway.networking.k8s.io/v1, kind: Gateway, name: gateway-1, uid: gw-uid }]";
+const RELATED: &str =
+    ", annotations: { stunner.l7mp.io/related-gateway-name: testnamespace/gateway-1 }";
+const TEST_SVC_SPEC: &str = "{ type: LoadBalancer, selector: { app: dummy }, ports: [{ name: udp-ok, protocol: UDP, port: 1 }, { name: tcp-ok, protocol: TCP, port: 2 }] }";
+const TEST_SVC_STATUS: &str = "{ loadBalancer: { ingress: [{ ip: 1.2.3.4, ports: [{ port: 1, protocol: UDP }, { port: 2, protocol: TCP }] }] } }";
+
+/// (listener name without the `ns/gateway/` prefix, public address, public port) of every
+/// listener in the Gateway's config; no public address is `("", 0)`.
+fn public(r: &Rendered) -> Vec<(String, String, u16)> {
+    config(r, GW)
+        .listeners
+        .iter()
+        .map(|l| {
+            let name = l.name.rsplit('/').next().unwrap_or_default().to_owned();
+            (name, l.public_address.clone(), l.public_port)
+        })
+        .collect()
+}
+
+fn addr(listener: &str, ip: &str, port: u16) -> (String, String, u16) {
+    (listener.into(), ip.into(), port)
+}
+
+const UDP_L: &str = "gateway-1-listener-udp";
+const TCP_L: &str = "gateway-1-listener-tcp";
+
+/// service_util_test.go "wrong annotation name errs" and "wrong annotation errs": a Service
+/// that does not name the Gateway in `stunner.l7mp.io/related-gateway-name` (even one the
+/// Gateway owns) gives no public address.
+#[test]
+fn public_address_needs_the_related_gateway_annotation() {
+    for meta in [
+        format!(", annotations: {{ dummy: dummy }}{OWNED}"),
+        format!(", annotations: {{ stunner.l7mp.io/related-gateway-name: dummy }}{OWNED}"),
+    ] {
+        let snap = with(
+            &testutils(),
+            &test_svc(&meta, TEST_SVC_SPEC, TEST_SVC_STATUS),
+        );
+        assert_eq!(
+            public(&run(&snap)),
+            [addr(UDP_L, "", 0), addr(TCP_L, "", 0)],
+            "{meta}"
+        );
+    }
+}
+
+/// service_util_test.go "no owner-ref errs": the annotated Service has no owner reference, no
+/// load-balancer status and a NodePort on the UDP port only. Deliberate difference: upstream
+/// also requires the Gateway to own the Service and so finds no address; we take the annotation
+/// alone (README), so the UDP listener gets the node's ExternalIP with the NodePort.
+#[test]
+fn public_address_without_owner_reference() {
+    let spec = "{ type: LoadBalancer, selector: { app: dummy }, ports: [{ name: udp-ok, protocol: UDP, port: 1, nodePort: 1234 }] }";
+    let snap = with(&testutils(), &test_svc(RELATED, spec, "{}"));
+    assert_eq!(
+        public(&run(&snap)),
+        [addr(UDP_L, "1.2.3.4", 1234), addr(TCP_L, "", 0)]
+    );
+}
+
+/// service_util_test.go "invalid listener proto errs": a listener of an unknown protocol
+/// between two valid ones gets no address (upstream: an empty slot; here: no listener in the
+/// config at all) and does not shift the others' addresses.
+#[test]
+fn public_address_skips_an_invalid_listener() {
+    let listeners = "[{ name: gateway-1-listener-udp, port: 1, protocol: TURN-UDP }, { name: invalid, port: 3, protocol: dummy }, { name: gateway-1-listener-tcp, port: 2, protocol: TURN-TCP }]";
+    let snap = with(
+        &with_gateway("{}", listeners, ""),
+        &test_svc(&format!("{RELATED}{OWNED}"), TEST_SVC_SPEC, TEST_SVC_STATUS),
+    );
+    assert_eq!(
+        public(&run(&snap)),
+        [addr(UDP_L, "1.2.3.4", 1), addr(TCP_L, "1.2.3.4", 2)]
+    );
+}
+
+/// service_util_test.go "wrong port errs": the Service exposes 12 instead of the UDP
+/// listener's port 1, so only the TCP listener has an address.
+#[test]
+fn public_address_needs_the_listener_port_on_the_service() {
+    let spec = TEST_SVC_SPEC.replace("protocol: UDP, port: 1 }", "protocol: UDP, port: 12 }");
+    assert_ne!(spec, TEST_SVC_SPEC);
+    let snap = with(
+        &testutils(),
+        &test_svc(&format!("{RELATED}{OWNED}"), &spec, TEST_SVC_STATUS),
+    );
+    assert_eq!(
+        public(&run(&snap)),
+        [addr(UDP_L, "", 0), addr(TCP_L, "1.2.3.4", 2)]
+    );
+}
+
+/// service_util_test.go "multiple service-ports public-ip ok": two ingresses, the first with
+/// the UDP port's status only; each listener takes the ingress whose per-port status lists its
+/// Service port.
+#[test]
+fn public_address_from_the_ingress_listing_the_port() {
+    let status = "{ loadBalancer: { ingress: [{ ip: 1.2.3.4, ports: [{ port: 1, protocol: UDP }] }, { ip: 5.6.7.8, ports: [{ port: 1, protocol: UDP }, { port: 2, protocol: TCP }] }] } }";
+    let snap = with(
+        &testutils(),
+        &test_svc(&format!("{RELATED}{OWNED}"), TEST_SVC_SPEC, status),
+    );
+    assert_eq!(
+        public(&run(&snap)),
+        [addr(UDP_L, "1.2.3.4", 1), addr(TCP_L, "5.6.7.8", 2)]
+    );
+}
+
+/// service_util_test.go "nodeport IP OK": a NodePort Service (its stale load-balancer status
+/// ignored) gives the node's ExternalIP with each port's NodePort.
+#[test]
+fn public_address_from_node_ports() {
+    let spec = "{ type: NodePort, selector: { app: dummy }, ports: [{ name: udp-ok, protocol: UDP, port: 1, nodePort: 30001 }, { name: tcp-ok, protocol: TCP, port: 2, nodePort: 30002 }] }";
+    let snap = with(
+        &testutils(),
+        &test_svc(&format!("{RELATED}{OWNED}"), spec, TEST_SVC_STATUS),
+    );
+    assert_eq!(
+        public(&run(&snap)),
+        [addr(UDP_L, "1.2.3.4", 30001), addr(TCP_L, "1.2.3.4", 30002)]
+    );
+}
+
+/// service_util_test.go "svc type from svc annotation" (ClusterIP in the Gateway), "svc type
+/// NodePort from gw annotation" and "nodeport svc override gwConf from svc annotation"
+/// (ClusterIP in the GatewayConfig, NodePort in the Gateway): the Gateway's type wins and a
+/// non-LoadBalancer Service gets no health-check port, even with the health-check annotations.
+#[test]
+fn lb_service_type_from_the_gateway_has_no_health_check_port() {
+    let hc = "service.beta.kubernetes.io/do-loadbalancer-healthcheck-port: '8080', service.beta.kubernetes.io/do-loadbalancer-healthcheck-protocol: HTTP";
+    let cases = [
+        (
+            format!("{{ stunner.l7mp.io/service-type: ClusterIP, {hc} }}"),
+            None,
+            "ClusterIP",
+        ),
+        (
+            format!("{{ stunner.l7mp.io/service-type: NodePort, {hc} }}"),
+            None,
+            "NodePort",
+        ),
+        (
+            "{ stunner.l7mp.io/service-type: NodePort }".to_owned(),
+            Some(format!(
+                "{{ stunner.l7mp.io/service-type: ClusterIP, {hc} }}"
+            )),
+            "NodePort",
+        ),
+    ];
+    for (gw_ann, conf_ann, want) in cases {
+        let mut snap = with_gateway(&gw_ann, TWO, "");
+        if let Some(conf_ann) = &conf_ann {
+            snap = with_lb_annotations(&snap, conf_ann);
+        }
+        let r = run(&snap);
+        assert_eq!(svc_type(&r), want, "{gw_ann}");
+        assert!(
+            ports(&r)
+                .iter()
+                .all(|p| !(p.protocol.as_deref() == Some("TCP") && p.port == 8080)),
+            "{gw_ann}: health-check port on a {want} Service"
+        );
+    }
+}
+
+/// The Gateway's own Service (`gateway-1`) as it lives in the cluster, with `annotations` and
+/// `ports` (YAML flow), owned by the Gateway.
+fn live_gateway_svc(annotations: &str, ports: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{ name: gateway-1, namespace: testnamespace, annotations: {annotations}{OWNED} }}\nspec: {{ type: LoadBalancer, selector: {{ app: dummy }}, ports: {ports} }}\n"
+    )
+}
+
+/// service_util_test.go "lb service - service nodeport/targetport retained": the live Service
+/// has the UDP listener's port with nodePort 30001 and targetPort 1, and a foreign port
+/// `dummy`. As upstream, the rendered ports are exactly the listeners' (mixed protocols on), in
+/// listener order, and `dummy` is gone. Deliberate difference: upstream copies the live
+/// nodePort/targetPort into what it writes; we render neither (no annotation asks for one) and
+/// server-side apply leaves them to the API server, which keeps a port's allocated nodePort
+/// when an update names none and defaults targetPort to the port.
+#[test]
+fn lb_service_ports_against_a_live_service() {
+    let live = live_gateway_svc(
+        "{ stunner.l7mp.io/related-gateway-name: testnamespace/gateway-1 }",
+        "[{ name: gateway-1-listener-udp, protocol: UDP, port: 1, nodePort: 30001, targetPort: 1 }, { name: dummy, protocol: TCP, port: 123, nodePort: 31234, targetPort: dummy }]",
+    );
+    let snap = with(
+        &with_gateway(
+            "{ stunner.l7mp.io/enable-mixed-protocol-lb: 'true' }",
+            TWO,
+            "",
+        ),
+        &live,
+    );
+    let r = run(&snap);
+    assert_eq!(svc_type(&r), "LoadBalancer");
+    assert_eq!(
+        port_summary(&r),
+        [
+            (UDP_L.to_string(), "UDP".to_string(), 1),
+            (TCP_L.to_string(), "TCP".to_string(), 2)
+        ]
+    );
+    for p in ports(&r) {
+        assert_eq!(
+            (p.node_port, p.target_port),
+            (None, None),
+            "{:?}: left to the API server",
+            p.name
+        );
+    }
+}
+
+/// service_util_test.go "lb service - STUNner-specific annotation removed unless GW also sets
+/// it": the rendered Service carries the Gateway's `stunner.l7mp.io/…` annotations (the
+/// Gateway's value winning over the live Service's) and not the one only the live Service has.
+/// We never read the live Service's annotations; with server-side apply, annotations another
+/// manager set stay on the object (README), those we applied before and no longer render go.
+#[test]
+fn lb_service_stunner_annotations_come_from_the_gateway() {
+    let etp = "stunner.l7mp.io/external-traffic-policy";
+    let disabled = "stunner.l7mp.io/disable-managed-dataplane";
+    let mixed = "stunner.l7mp.io/enable-mixed-protocol-lb";
+    let nodeport = "stunner.l7mp.io/nodeport";
+    let gw_ann = format!(
+        "{{ {etp}: testpolicy, {disabled}: dummymanageddisabled, {mixed}: testmixedproto }}"
+    );
+    let live = live_gateway_svc(
+        &format!("{{ {etp}: testpolicy, {disabled}: random, {nodeport}: testnodeport }}"),
+        "[{ name: gateway-1-listener-udp, protocol: UDP, port: 1 }]",
+    );
+    let snap = with(&with_gateway(&gw_ann, TWO, ""), &live);
+    let ann = svc(&run(&snap)).metadata.annotations.clone().unwrap();
+    assert_eq!(ann[etp], "testpolicy", "valid in both");
+    assert_eq!(
+        ann[disabled], "dummymanageddisabled",
+        "the Gateway overrides"
+    );
+    assert_eq!(ann[mixed], "testmixedproto", "only in the Gateway");
+    assert!(!ann.contains_key(nodeport), "only on the live Service");
+    assert_eq!(ann["stunner.l7mp.io/related-gateway-name"], GW);
+}
+
+/// test/managed_mode_test.go "should update config when the Dataplane changes" and "should
+/// update the Deployment after the Dataplane changed": the Dataplane's image, command, args,
+/// host network, health check (off), metrics endpoint (on) and pod labels/annotations (ours win
+/// on conflict) reach the config and the Deployment; the metrics container port is upstream's
+/// `metrics-port`, 8080/TCP.
+#[test]
+fn managed_deployment_after_dataplane_change() {
+    let dp = "apiVersion: stunner.l7mp.io/v1\nkind: Dataplane\nmetadata: { name: default }\nspec:\n  replicas: 3\n  image: dummy-image\n  command: [dummy-command]\n  args: [arg-1, dummy-arg]\n  imagePullPolicy: Always\n  terminationGracePeriodSeconds: 60\n  resources: { limits: { memory: 10M }, requests: { cpu: 250m } }\n  hostNetwork: false\n  disableHealthCheck: true\n  enableMetricsEndpoint: true\n  labels: { dummy-label-key: dummy-value, app: conflicted-value }\n  annotations: { dummy-annotation-key: dummy-value, stunner.l7mp.io/related-gateway-name: conflicted-value }\n";
+    let r = run(&with(&testutils(), dp));
+    let c = config(&r, GW);
+    assert_eq!(c.admin.metrics_endpoint, "http://:8080/metrics");
+    assert_eq!(c.admin.healthcheck_endpoint.as_deref(), Some(""));
+    assert_eq!(c.listeners.len(), 2);
+    let l = &c.listeners[1];
+    assert_eq!(
+        (l.name.as_str(), l.protocol.to_string().as_str(), l.port),
+        (
+            "testnamespace/gateway-1/gateway-1-listener-tcp",
+            "TURN-TCP",
+            2
+        )
+    );
+
+    let d = deployment(&r);
+    let labels = d.metadata.labels.clone().unwrap();
+    assert_eq!(labels["stunner.l7mp.io/owned-by"], "stunner");
+    assert_eq!(labels["dummy-label"], "dummy-value");
+    assert_eq!(
+        d.metadata.annotations.clone().unwrap()["stunner.l7mp.io/related-gateway-name"],
+        GW
+    );
+    let tpl = d.spec.clone().unwrap().template;
+    let meta = tpl.metadata.unwrap();
+    let pod_labels = meta.labels.unwrap();
+    assert_eq!(pod_labels.len(), 4, "{pod_labels:?}");
+    assert_eq!(pod_labels["app"], "stunner");
+    assert_eq!(
+        pod_labels["stunner.l7mp.io/related-gateway-name"],
+        "gateway-1"
+    );
+    assert_eq!(
+        pod_labels["stunner.l7mp.io/related-gateway-namespace"],
+        "testnamespace"
+    );
+    assert_eq!(pod_labels["dummy-label-key"], "dummy-value");
+    let pod_ann = meta.annotations.unwrap();
+    assert_eq!(pod_ann.len(), 2, "{pod_ann:?}");
+    assert_eq!(pod_ann["stunner.l7mp.io/related-gateway-name"], GW);
+    assert_eq!(pod_ann["dummy-annotation-key"], "dummy-value");
+
+    let pod = tpl.spec.unwrap();
+    assert_eq!(pod.containers.len(), 1);
+    let ctr = &pod.containers[0];
+    assert_eq!(ctr.name, "stunner-daemon");
+    assert_eq!(ctr.image.as_deref(), Some("dummy-image"));
+    assert_eq!(ctr.command.as_ref().unwrap()[0], "dummy-command");
+    assert_eq!(ctr.args.as_ref().unwrap()[1], "dummy-arg");
+    assert_eq!(ctr.image_pull_policy.as_deref(), Some("Always"));
+    let res = serde_json::to_value(ctr.resources.clone().unwrap()).unwrap();
+    assert_eq!(
+        res,
+        serde_json::json!({"limits": {"memory": "10M"}, "requests": {"cpu": "250m"}})
+    );
+    let ports: Vec<_> = ctr
+        .ports
+        .iter()
+        .flatten()
+        .map(|p| (p.name.as_deref(), p.container_port, p.protocol.as_deref()))
+        .collect();
+    assert_eq!(ports, [(Some("metrics-port"), 8080, Some("TCP"))]);
+    assert_eq!(pod.termination_grace_period_seconds, Some(60));
+    assert_ne!(pod.host_network, Some(true));
+    assert_eq!(pod.affinity, None);
 }
