@@ -18,7 +18,16 @@ dir=target/images
 work="$(mktemp -d)"
 pids=()
 cleanup() {
+  # SIGTERM first; stunnerd then drains its allocations (turnutils_uclient leaves them open), so
+  # whatever still runs after 5 s is killed: the smoke test never waits out a drain.
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for _ in $(seq 1 50); do
+    alive=0
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.1
+  done
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   [ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"
 }
