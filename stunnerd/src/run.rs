@@ -17,8 +17,6 @@ use crate::engine::Shared;
 use crate::metrics::{Metrics, StatsHub};
 use crate::servers::HttpServers;
 
-/// How often STRICT_DNS names are re-resolved.
-const DNS_REFRESH: Duration = Duration::from_secs(5);
 /// How often a drain checks whether it is done.
 const DRAIN_POLL: Duration = Duration::from_millis(100);
 
@@ -170,7 +168,6 @@ impl Loop {
     ) -> Result<(), RunError> {
         let mut sigterm = signal(SignalKind::terminate()).map_err(anyhow::Error::from)?;
         let mut sigint = signal(SignalKind::interrupt()).map_err(anyhow::Error::from)?;
-        let mut dns = tokio::time::interval(DNS_REFRESH);
         let mut drain_poll = tokio::time::interval(DRAIN_POLL);
         loop {
             tokio::select! {
@@ -181,7 +178,7 @@ impl Loop {
                 _ = sigterm.recv() => if self.signal("SIGTERM") { return Ok(()) },
                 _ = sigint.recv() => if self.signal("SIGINT") { return Ok(()) },
                 _ = drain_poll.tick() => if self.drain_step() { return Ok(()) },
-                _ = dns.tick() => self.dataplane.refresh_dns().await,
+                () = self.dataplane.dns_changed() => self.dataplane.refresh_dns(),
             }
         }
     }
@@ -198,7 +195,7 @@ impl Loop {
             self.loglevel = Some(cfg.admin.loglevel.clone());
         }
         self.servers.follow(&cfg).await;
-        match self.dataplane.apply(cfg.clone()).await {
+        match self.dataplane.apply(cfg.clone()) {
             Ok(()) => {
                 tracing::info!(config = %name, listeners = cfg.listeners.len(), "config applied")
             }

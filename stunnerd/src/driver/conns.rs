@@ -1,13 +1,14 @@
 //! Connection admission for TURN-TCP/TLS/DTLS listeners: at most `max_connections` open connections
 //! per listener and `max_connections_per_ip` per listener and client IP, over all workers. A
 //! connection holds its [`ConnPermit`] for its whole life; a refused one is closed at once and
-//! counted as `stunner_listener_packets_dropped{reason="connection_limit"}`.
+//! counted as `stunner_listener_packets_dropped{reason="connection_limit"}`. [`OpenConnection`]
+//! keeps the listener's open-connection gauge.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use crate::engine::ListenerId;
+use crate::engine::{ListenerId, ListenerStats};
 
 #[derive(Debug, Default)]
 struct Counts {
@@ -70,6 +71,24 @@ impl Drop for ConnPermit {
         let mut c = self.limits.lock();
         decrement(&mut c.per_listener, self.listener);
         decrement(&mut c.per_ip, (self.listener, self.ip));
+    }
+}
+
+/// Counts a connection as open for as long as it lives (also when its task is aborted).
+pub(crate) struct OpenConnection(Arc<ListenerStats>);
+
+impl OpenConnection {
+    /// Counts one more open connection of the listener.
+    pub(crate) fn new(stats: &Arc<ListenerStats>) -> Self {
+        stats.connections.add(1);
+        stats.connections_total.add(1);
+        Self(stats.clone())
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.connections.add(-1);
     }
 }
 

@@ -5,20 +5,28 @@
 //! ```text
 //!   config ──apply()──▶ Dataplane ──Command──▶ worker 0 … worker N-1 (worker.rs)
 //!                          │  binds SO_REUSEPORT groups, socket i → worker i % N
-//!                          └─ DNS refresh ──SetFilter──▶ workers
+//!                          └─ names ──▶ dns.rs task ──answers──▶ refresh_dns() ──SetFilter──▶ workers
 //! ```
 
+mod batch;
 mod conns;
+mod dns;
 mod dtls;
+mod error;
+mod ingress;
+mod poller;
+mod relay;
 mod reserve;
+mod shard;
+mod sink;
 mod sockets;
+mod stream;
 mod supervise;
-mod tcp;
 mod tls;
 mod udp;
 mod worker;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -29,7 +37,9 @@ use proto::config::{
 use crate::engine::special::RelayAddrs;
 use crate::engine::{Auth, EngineConfig, ListenerId, ListenerSpec, OwnAddrs, PeerFilter, Shared};
 use crate::metrics::StatsHub;
-use worker::{Command, ListenerSockets, RelayIp, WorkerHandle};
+pub use error::{ApplyError, ListenerError};
+use ingress::RelayIp;
+use worker::{Command, ListenerSockets, WorkerHandle};
 
 /// Fuzzing entry: the DTLS demultiplexer's checks on one datagram.
 pub(crate) fn fuzz_dtls_datagram(pkt: &[u8]) {
@@ -57,22 +67,6 @@ pub struct DriverOptions {
     pub limits: crate::limits::Limits,
 }
 
-/// Why (part of) a config could not be applied.
-#[derive(Debug, thiserror::Error)]
-pub enum ApplyError {
-    /// The auth section lacks a credential.
-    #[error("auth.credentials.{0}: required for this auth type")]
-    MissingCredential(&'static str),
-    /// A listener could not be started; the rest of the config is in force.
-    #[error("listener {name}: {reason}")]
-    Listener {
-        /// Listener name.
-        name: String,
-        /// What failed.
-        reason: String,
-    },
-}
-
 #[derive(Debug)]
 struct Running {
     id: ListenerId,
@@ -87,7 +81,9 @@ pub struct Dataplane {
     workers: Vec<WorkerHandle>,
     running: BTreeMap<String, Running>,
     next_id: u32,
-    dns: HashMap<String, Vec<IpAddr>>,
+    /// The resolver task and the answers in force.
+    resolver: dns::Resolver,
+    dns: dns::Answers,
     config: Option<StunnerConfig>,
     /// Live relay addresses of every worker (refused as peers).
     relays: Arc<RelayAddrs>,
@@ -109,7 +105,7 @@ impl Dataplane {
         let workers = (0..threads)
             .map(|i| {
                 let (cfg, shared, res) = (cfg.clone(), shared.clone(), reservations.clone());
-                let env = worker::WorkerEnv {
+                let env = shard::SharedEnv {
                     socket_buffer: opts.socket_buffer,
                     reservations: res,
                     relays: relays.clone(),
@@ -125,7 +121,8 @@ impl Dataplane {
             workers,
             running: BTreeMap::new(),
             next_id: 1,
-            dns: HashMap::new(),
+            resolver: dns::Resolver::start(),
+            dns: dns::Answers::new(),
             config: None,
             relays,
         })
@@ -144,10 +141,13 @@ impl Dataplane {
 
     /// Applies a validated config. Auth errors reject the whole config (the previous one stays);
     /// a listener that fails to start is reported while the rest is applied.
-    pub async fn apply(&mut self, cfg: StunnerConfig) -> Result<(), Vec<ApplyError>> {
+    /// STRICT_DNS names are resolved by a task of their own: until their first answer arrives they
+    /// admit no peer (see [`Self::refresh_dns`]).
+    pub fn apply(&mut self, cfg: StunnerConfig) -> Result<(), Vec<ApplyError>> {
         let engine = Arc::new(self.engine_config(&cfg).map_err(|e| vec![e])?);
         self.broadcast(|_| Command::Config(engine.clone()));
-        self.resolve(&cfg).await;
+        self.resolver.set_names(dns_names(&cfg));
+        self.dns = self.resolver.answers();
         let stale: Vec<String> = self
             .running
             .iter()
@@ -169,10 +169,10 @@ impl Dataplane {
                     self.broadcast(|w| Command::SetFilter(id, self.filter(&cfg, l, w)));
                 }
                 None => {
-                    if let Err(reason) = self.start_listener(&cfg, l) {
+                    if let Err(source) = self.start_listener(&cfg, l) {
                         errors.push(ApplyError::Listener {
                             name: l.name.clone(),
-                            reason,
+                            source,
                         });
                     }
                 }
@@ -213,10 +213,14 @@ impl Dataplane {
         })
     }
 
-    fn start_listener(&mut self, cfg: &StunnerConfig, l: &ListenerConfig) -> Result<(), String> {
+    fn start_listener(
+        &mut self,
+        cfg: &StunnerConfig,
+        l: &ListenerConfig,
+    ) -> Result<(), ListenerError> {
         let ip = l
             .ip()
-            .ok_or_else(|| format!("invalid address {:?}", l.address))?;
+            .ok_or_else(|| ListenerError::Address(l.address.clone()))?;
         // Bind every interface of the address family, as upstream: `address` is only the relay
         // address (it may be a NAT'd public IP the pod does not own).
         let addr = SocketAddr::new(sockets::unspecified_like(ip), l.port);
@@ -225,7 +229,7 @@ impl Dataplane {
             ListenerProtocol::TurnUdp => {
                 let socks =
                     sockets::udp_group(addr, self.opts.udp_sockets.max(1), self.opts.socket_buffer)
-                        .map_err(|e| format!("cannot bind UDP {addr}: {e}"))?;
+                        .map_err(bind_error("UDP", addr))?;
                 let mut split: Vec<Vec<_>> = (0..n).map(|_| Vec::new()).collect();
                 for (i, s) in socks.into_iter().enumerate() {
                     split[i % n].push(s);
@@ -233,7 +237,7 @@ impl Dataplane {
                 split.into_iter().map(ListenerSockets::Udp).collect()
             }
             ListenerProtocol::TurnTcp => sockets::tcp_group(addr, n)
-                .map_err(|e| format!("cannot bind TCP {addr}: {e}"))?
+                .map_err(bind_error("TCP", addr))?
                 .into_iter()
                 .map(|s| ListenerSockets::Tcp(vec![s]))
                 .collect(),
@@ -241,7 +245,7 @@ impl Dataplane {
                 // Certificate first: a broken cert/key must not leave a bound port behind.
                 let acceptor = tls::acceptor(l)?;
                 sockets::tcp_group(addr, n)
-                    .map_err(|e| format!("cannot bind TCP {addr}: {e}"))?
+                    .map_err(bind_error("TCP", addr))?
                     .into_iter()
                     .map(|s| ListenerSockets::Tls(vec![s], acceptor.clone()))
                     .collect()
@@ -250,9 +254,9 @@ impl Dataplane {
                 // Certificate first: a broken cert/key must not leave a bound port behind.
                 let cfg = dtls::config(l)?;
                 let sock = sockets::udp_group(addr, 1, self.opts.socket_buffer)
-                    .map_err(|e| format!("cannot bind UDP {addr}: {e}"))?
+                    .map_err(bind_error("UDP", addr))?
                     .pop()
-                    .ok_or_else(|| format!("cannot bind UDP {addr}"))?;
+                    .ok_or_else(|| bind_error("UDP", addr)(std::io::ErrorKind::NotFound.into()))?;
                 // One worker serves every association of the listener.
                 let mut v: Vec<_> = (1..n).map(|_| ListenerSockets::Udp(Vec::new())).collect();
                 v.insert(0, ListenerSockets::Dtls(sock, Box::new(cfg)));
@@ -336,55 +340,52 @@ impl Dataplane {
         }
     }
 
-    /// Resolves the STRICT_DNS names of `cfg`; true when an answer changed. A failed lookup drops
-    /// the previous answer (fail closed: a name that stops resolving admits no peer).
-    async fn resolve(&mut self, cfg: &StunnerConfig) -> bool {
-        let names: Vec<String> = cfg
-            .clusters
-            .iter()
-            .flat_map(|c| c.parsed_endpoints().unwrap_or_default())
-            .filter_map(|e| e.dns_name().map(str::to_owned))
-            .collect();
-        let mut changed = false;
-        for name in names {
-            let lookup = tokio::net::lookup_host((name.as_str(), 0)).await;
-            match lookup {
-                Ok(addrs) => {
-                    let mut ips: Vec<IpAddr> = addrs.map(|a| a.ip()).collect();
-                    ips.sort();
-                    ips.dedup();
-                    if self.dns.get(&name) != Some(&ips) {
-                        tracing::info!(%name, ?ips, "cluster endpoint resolved");
-                        self.dns.insert(name.clone(), ips);
-                        changed = true;
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!(%name, %error, "cannot resolve cluster endpoint, denying it");
-                    changed |= self.dns.remove(&name).is_some();
-                }
-            }
-        }
-        changed
-    }
-
     /// Closes every allocation on every worker.
     pub fn close_all(&self) {
         self.broadcast(|_| Command::CloseAll);
     }
 
-    /// Re-resolves STRICT_DNS names and pushes new filters when an answer changed.
-    pub async fn refresh_dns(&mut self) {
-        let Some(cfg) = self.config.take() else {
+    /// Waits until the resolver has new STRICT_DNS answers (then call [`Self::refresh_dns`]).
+    pub async fn dns_changed(&mut self) {
+        self.resolver.changed().await;
+    }
+
+    /// Takes the resolver's latest answers and pushes new filters when an answer changed.
+    pub fn refresh_dns(&mut self) {
+        let answers = self.resolver.answers();
+        if answers == self.dns {
+            return;
+        }
+        tracing::info!(?answers, "cluster endpoints resolved");
+        self.dns = answers;
+        let Some(cfg) = &self.config else {
             return;
         };
-        if self.resolve(&cfg).await {
-            for (name, r) in &self.running {
-                if let Some(l) = cfg.listener(name) {
-                    self.broadcast(|w| Command::SetFilter(r.id, self.filter(&cfg, l, w)));
-                }
+        for (name, r) in &self.running {
+            if let Some(l) = cfg.listener(name) {
+                self.broadcast(|w| Command::SetFilter(r.id, self.filter(cfg, l, w)));
             }
         }
-        self.config = Some(cfg);
+    }
+}
+
+/// The STRICT_DNS names of `cfg`'s clusters.
+fn dns_names(cfg: &StunnerConfig) -> Vec<String> {
+    cfg.clusters
+        .iter()
+        .flat_map(|c| c.parsed_endpoints().unwrap_or_default())
+        .filter_map(|e| e.dns_name().map(str::to_owned))
+        .collect()
+}
+
+/// A [`ListenerError::Bind`] maker for `map_err`.
+fn bind_error(
+    transport: &'static str,
+    addr: SocketAddr,
+) -> impl Fn(std::io::Error) -> ListenerError {
+    move |source| ListenerError::Bind {
+        transport,
+        addr,
+        source,
     }
 }

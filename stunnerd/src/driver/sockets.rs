@@ -3,6 +3,7 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::os::fd::AsFd;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -176,11 +177,7 @@ pub(crate) fn relay_pair(
 /// (counted `send_failed`) and lost; after an `EAGAIN` the same cache refused every later send
 /// until the next write edge. UDP sends are never awaited here, so the kernel's answer is the truth.
 #[inline]
-pub(crate) fn send_now(
-    sock: &tokio::net::UdpSocket,
-    data: &[u8],
-    to: SocketAddr,
-) -> io::Result<usize> {
+pub(crate) fn send_now(sock: &impl AsFd, data: &[u8], to: SocketAddr) -> io::Result<usize> {
     socket2::SockRef::from(sock).send_to(data, &to.into())
 }
 

@@ -39,6 +39,23 @@ where
     F: Fn() -> Fut + 'static,
     Fut: Future<Output = ()> + 'static,
 {
+    restarting(
+        move || {
+            stats.listener_failures.add(1);
+            tracing::error!(%listener, "listener task panicked, restarting it");
+        },
+        make,
+    )
+}
+
+/// Runs the task made by `make` on the current worker, calling `panicked` and making it again
+/// whenever it panics; aborting the returned handle stops it for good.
+pub(crate) fn restarting<P, F, Fut>(panicked: P, make: F) -> AbortHandle
+where
+    P: Fn() + 'static,
+    F: Fn() -> Fut + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
     let supervisor = async move {
         loop {
             let task = tokio::task::spawn_local(make());
@@ -47,8 +64,7 @@ where
             drop(guard);
             match ended {
                 Err(e) if e.is_panic() => {
-                    stats.listener_failures.add(1);
-                    tracing::error!(%listener, "listener task panicked, restarting it");
+                    panicked();
                     tokio::time::sleep(RESTART_PAUSE).await;
                 }
                 _ => return,

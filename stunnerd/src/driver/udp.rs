@@ -1,9 +1,9 @@
-//! TURN-UDP: the receive loop of a listener socket and the receive loop of an allocation's relay
-//! socket. Each wakes on readiness, then drains its socket with non-blocking calls: one `recvfrom`
-//! and at most one `sendto` per packet, borrowing the worker's buffers, allocating nothing.
+//! TURN-UDP: the receive loop of a listener socket. It wakes on readiness, then drains the socket a
+//! batch at a time (one `recvmmsg`), feeds each datagram to [`Ingress::input`] and sends the replies
+//! from the same socket (one `sendmmsg`), borrowing the worker's buffers and allocating nothing. A
+//! short batch means the socket is empty: no further call is made to learn so.
 
 use std::io;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,196 +11,95 @@ use std::time::Instant;
 use tokio::net::UdpSocket;
 use tokio::task::AbortHandle;
 
-use super::sockets;
-use super::worker::{ClientSink, RelayIp, Worker};
-use crate::engine::{Action, AllocId, DropReason, ListenerId, ListenerStats};
+use tokio::io::Interest;
 
-/// Packets handled per wake-up before yielding to the worker's other tasks.
-const BATCH: usize = 64;
+use super::batch::SLOTS;
+use super::ingress::Ingress;
+use super::shard::Bufs;
+use super::sink::{ClientSink, UdpClient};
+use crate::engine::DropReason;
 
-/// Spawns one receive task per socket of a UDP listener on the current worker.
-pub(crate) fn spawn_listeners(
-    worker: &Rc<Worker>,
-    id: ListenerId,
+/// Full batches handled per wake-up before the worker's other tasks get a turn.
+const BUDGET: usize = 4;
+
+/// Spawns one supervised receive task per socket of a UDP listener on the current worker.
+pub(crate) fn spawn(
+    ingress: &Ingress,
     name: &Arc<str>,
     socks: Vec<std::net::UdpSocket>,
-    relay_ip: RelayIp,
-    stats: Arc<ListenerStats>,
 ) -> Vec<AbortHandle> {
     socks
         .into_iter()
         .filter_map(|s| match UdpSocket::from_std(s) {
-            Ok(sock) => Some(sock),
+            Ok(sock) => Some(Rc::new(sock)),
             Err(error) => {
                 tracing::error!(%error, "cannot register a UDP listener socket");
                 None
             }
         })
         .map(|sock| {
-            let ctx = Listen {
-                worker: worker.clone(),
-                id,
-                sock: Rc::new(sock),
-                relay_ip,
-                stats: stats.clone(),
-            };
-            super::supervise::listener(name.clone(), stats.clone(), move || ctx.clone().run())
+            let ingress = ingress.clone();
+            let stats = ingress.stats.clone();
+            super::supervise::listener(name.clone(), stats, move || {
+                run(ingress.clone(), sock.clone())
+            })
         })
         .collect()
 }
 
-#[derive(Clone)]
-struct Listen {
-    worker: Rc<Worker>,
-    id: ListenerId,
-    sock: Rc<UdpSocket>,
-    relay_ip: RelayIp,
-    stats: Arc<ListenerStats>,
-}
-
-impl Listen {
-    async fn run(self) {
-        loop {
-            if let Err(error) = self.sock.readable().await {
-                tracing::error!(%error, "UDP listener socket failed");
-                return;
-            }
-            for _ in 0..BATCH {
-                if !self.one() {
-                    break;
-                }
-            }
-            tokio::task::yield_now().await;
-        }
-    }
-
-    /// Receives and handles one datagram; false when the socket is drained.
-    fn one(&self) -> bool {
-        let mut bufs = self.worker.bufs.borrow_mut();
-        let bufs = &mut *bufs;
-        let (n, client) = match self.sock.try_recv_from(&mut bufs.rx) {
-            Ok(got) => got,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
-            Err(error) => {
-                tracing::debug!(%error, "UDP receive error");
-                return true;
-            }
-        };
-        let now = Instant::now();
-        let pending = {
-            let mut engine = self.worker.engine.borrow_mut();
-            match engine.handle_client(now, self.id, client, &bufs.rx[..n], &mut bufs.out) {
-                Action::Drop => return true,
-                Action::Reply => None,
-                Action::Relay { relay, peer, data } => {
-                    if sockets::send_now(&relay.sock, data, peer).is_err() {
-                        self.stats.drop_packet(DropReason::SendFailed);
-                    }
-                    return true;
-                }
-                Action::Allocate(rq) => Some(rq),
-            }
-        };
-        if let Some(rq) = pending {
-            let sink = ClientSink::Udp {
-                sock: self.sock.clone(),
-                client,
-                stats: self.stats.clone(),
-            };
-            let ip = match self.relay_ip {
-                RelayIp::Fixed(ip) => Ok(ip),
-                RelayIp::Auto => sockets::local_ip_towards(client),
-            };
-            match ip {
-                Ok(ip) => self.worker.allocate(now, rq, ip, sink, &mut bufs.out),
-                Err(_) => self.worker.engine.borrow_mut().complete_allocate(
-                    now,
-                    rq,
-                    Err(crate::engine::RelayError::Capacity),
-                    &mut bufs.out,
-                ),
-            };
-        }
-        send_to_client(&self.sock, &bufs.out, client, &self.stats);
-        true
-    }
-}
-
-/// Sends `out` (if any) to a UDP client, counting a failure.
-#[inline]
-fn send_to_client(sock: &UdpSocket, out: &[u8], client: SocketAddr, stats: &ListenerStats) {
-    if !out.is_empty() && sockets::send_now(sock, out, client).is_err() {
-        stats.drop_packet(DropReason::SendFailed);
-    }
-}
-
-/// Reads the relay socket of allocation `id` and forwards peer data to the client through `sink`.
-/// Aborted when the allocation goes away (see `worker::Relay`).
-pub(crate) async fn relay(worker: Rc<Worker>, id: AllocId, sock: Rc<UdpSocket>, sink: ClientSink) {
-    let mut frame = Vec::new();
+async fn run(ingress: Ingress, sock: Rc<UdpSocket>) {
     loop {
-        if sock.readable().await.is_err() {
+        if let Err(error) = sock.readable().await {
+            tracing::error!(%error, "UDP listener socket failed");
             return;
         }
-        for _ in 0..BATCH {
-            match relay_one(&worker, id, &sock, &sink, &mut frame) {
-                RelayStep::Again => {}
-                RelayStep::Drained => break,
-                RelayStep::Stream => {
-                    if let ClientSink::Tcp(conn) = &sink {
-                        conn.send(&frame).await;
-                    }
-                }
+        let mut batches = 0;
+        while serve_batch(&ingress, &sock) {
+            batches += 1;
+            if batches == BUDGET {
+                tokio::task::yield_now().await;
+                batches = 0;
             }
         }
-        tokio::task::yield_now().await;
     }
 }
 
-enum RelayStep {
-    /// Handled one datagram.
-    Again,
-    /// Nothing more to read.
-    Drained,
-    /// `frame` holds data for a TCP client: write it (outside of any borrow).
-    Stream,
-}
-
-fn relay_one(
-    worker: &Worker,
-    id: AllocId,
-    sock: &UdpSocket,
-    sink: &ClientSink,
-    frame: &mut Vec<u8>,
-) -> RelayStep {
-    let mut bufs = worker.bufs.borrow_mut();
-    let bufs = &mut *bufs;
-    let (n, peer) = match sock.try_recv_from(&mut bufs.rx) {
-        Ok(got) => got,
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return RelayStep::Drained,
-        Err(_) => return RelayStep::Again,
-    };
-    let now = Instant::now();
-    if !worker
-        .engine
-        .borrow_mut()
-        .handle_peer(now, id, peer, &bufs.rx[..n], &mut bufs.out)
+/// Receives one batch of datagrams (one `recvmmsg`), feeds each to the engine and sends the replies
+/// (one `sendmmsg`); true when the socket may hold more.
+fn serve_batch(ingress: &Ingress, sock: &Rc<UdpSocket>) -> bool {
+    let mut bufs = ingress.shard.bufs.borrow_mut();
+    let Bufs { rx, out, tx } = &mut *bufs;
+    let mut n = 0;
+    let received = sock.try_io(Interest::READABLE, || {
+        n = rx.recv(&**sock, SLOTS)?;
+        if n < SLOTS {
+            // Short batch: the socket is empty, let the runtime wait for the next edge.
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(())
+    });
+    if let Err(error) = received
+        && error.kind() != io::ErrorKind::WouldBlock
     {
-        return RelayStep::Again;
+        tracing::debug!(%error, "UDP receive error");
     }
-    match sink {
-        ClientSink::Udp {
-            sock,
-            client,
-            stats,
-        } => {
-            send_to_client(sock, &bufs.out, *client, stats);
-            RelayStep::Again
-        }
-        ClientSink::Tcp(_) => {
-            frame.clear();
-            frame.extend_from_slice(&bufs.out);
-            RelayStep::Stream
+    let now = Instant::now();
+    for i in 0..n {
+        let Some((frame, client)) = rx.get(i) else {
+            ingress.stats.drop_packet(DropReason::Malformed);
+            continue;
+        };
+        let sink = || {
+            ClientSink::Udp(UdpClient {
+                sock: sock.clone(),
+                client,
+                stats: ingress.stats.clone(),
+            })
+        };
+        if ingress.input(now, client, None, frame, sink, out) {
+            tx.push_from(sock, &ingress.stats, client, out);
         }
     }
+    tx.flush();
+    n == SLOTS
 }

@@ -18,9 +18,9 @@
 mod alloc;
 mod auth;
 mod filter;
+mod input;
 mod permissions;
 mod ratelimit;
-mod relay;
 mod requests;
 mod shared;
 pub mod special;

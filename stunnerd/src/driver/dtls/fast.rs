@@ -7,7 +7,7 @@
 //! mixing record types) still goes through `dtls`, which also keeps writing all records we send.
 //!
 //! ```text
-//!   listener task ─▶ Demux::route ─▶ FastPath::deliver ─▶ decrypt ─▶ tcp::Conn::frame ─▶ engine
+//!   listener task ─▶ Demux::route ─▶ FastPath::deliver ─▶ decrypt ─▶ Ingress::input ─▶ engine
 //!                                        │  (not only app data)          └─ reply ─▶ association task ─▶ dtls write
 //!                                        └─▶ client queue ─▶ dtls reader ─▶ association task (as before)
 //! ```
@@ -16,7 +16,7 @@
 //! TURN tolerates as it tolerates any duplicated datagram.
 
 use std::cell::{Cell, RefCell};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -25,7 +25,8 @@ use dtls::conn::DTLSConn;
 use tokio::sync::mpsc;
 use webrtc_util::replay_detector::{ReplayDetector, SlidingWindowDetector};
 
-use super::super::tcp::{Conn, TcpSink};
+use super::super::ingress::Ingress;
+use super::super::sink::{ClientSink, FrameSink};
 use crate::engine::DropReason;
 
 /// DTLS record header: type, version, epoch, 48-bit sequence number, length.
@@ -46,8 +47,9 @@ pub(super) const REPLIES: usize = 32;
 pub(crate) struct FastPath {
     cipher: Box<dyn CipherSuite + Send + Sync>,
     replay: RefCell<SlidingWindowDetector>,
-    conn: Conn,
-    sink: Rc<TcpSink>,
+    ingress: Ingress,
+    client: SocketAddr,
+    sink: Rc<FrameSink>,
     local_ip: Option<IpAddr>,
     /// Responses to write back (written by the association task: a `dtls` write awaits).
     replies: mpsc::Sender<Vec<u8>>,
@@ -59,15 +61,16 @@ pub(crate) struct FastPath {
 impl std::fmt::Debug for FastPath {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FastPath")
-            .field("client", &self.conn.client)
+            .field("client", &self.client)
             .finish_non_exhaustive()
     }
 }
 
 /// What the association task needs to build a [`FastPath`].
 pub(super) struct Parts {
-    pub(super) conn: Conn,
-    pub(super) sink: Rc<TcpSink>,
+    pub(super) ingress: Ingress,
+    pub(super) client: SocketAddr,
+    pub(super) sink: Rc<FrameSink>,
     pub(super) local_ip: Option<IpAddr>,
     pub(super) replies: mpsc::Sender<Vec<u8>>,
 }
@@ -90,7 +93,8 @@ impl FastPath {
         Some(Self {
             cipher,
             replay: RefCell::new(SlidingWindowDetector::new(REPLAY_WINDOW, MAX_SEQUENCE)),
-            conn: parts.conn,
+            ingress: parts.ingress,
+            client: parts.client,
             sink: parts.sink,
             local_ip: parts.local_ip,
             replies: parts.replies,
@@ -115,12 +119,12 @@ impl FastPath {
 
     fn record(&self, record: &[u8]) {
         if record.len() < HEADER + MIN_ENCRYPTED {
-            self.conn.stats.drop_packet(DropReason::Malformed);
+            self.ingress.stats.drop_packet(DropReason::Malformed);
             return;
         }
         let seq = sequence_number(record);
         if !self.replay.borrow_mut().check(seq) {
-            self.conn.stats.drop_packet(DropReason::Malformed);
+            self.ingress.stats.drop_packet(DropReason::Malformed);
             return;
         }
         // A cipher suite implementation that panics on a hostile record must not take the
@@ -128,17 +132,21 @@ impl FastPath {
         let decrypted =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.cipher.decrypt(record)));
         let Ok(Ok(plain)) = decrypted else {
-            self.conn.stats.drop_packet(DropReason::Malformed);
+            self.ingress.stats.drop_packet(DropReason::Malformed);
             return;
         };
         self.replay.borrow_mut().accept();
         self.last_active.set(Instant::now());
         let frame = plain.get(HEADER..).unwrap_or_default();
         let mut out = self.out.borrow_mut();
-        if self.conn.frame(frame, self.local_ip, &self.sink, &mut out)
+        let sink = || ClientSink::Framed(self.sink.clone());
+        let now = Instant::now();
+        if self
+            .ingress
+            .input(now, self.client, self.local_ip, frame, sink, &mut out)
             && self.replies.try_send(out.clone()).is_err()
         {
-            self.conn.stats.drop_packet(DropReason::SendFailed);
+            self.ingress.stats.drop_packet(DropReason::SendFailed);
         }
     }
 }

@@ -1,5 +1,7 @@
-//! The packet path: demultiplexing client input, ChannelData and Send indications towards peers, and
-//! peer datagrams back to clients as ChannelData or Data indications. Nothing here allocates.
+//! The engine's input entry points, i.e. the packet path: client datagrams and frames
+//! (`handle_client`: STUN requests, ChannelData and Send indications towards peers) and peer
+//! datagrams back to clients as ChannelData or Data indications (`handle_peer`). Nothing here
+//! allocates.
 
 use std::net::SocketAddr;
 use std::time::Instant;
