@@ -6,9 +6,6 @@ use std::net::SocketAddr;
 /// Why a listener could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum ListenerError {
-    /// The listener's address is not an IP address.
-    #[error("invalid address {0:?}")]
-    Address(String),
     /// Its sockets could not be bound.
     #[error("cannot bind {transport} {addr}: {source}")]
     Bind {
@@ -34,6 +31,23 @@ pub enum ListenerError {
 /// Why (part of) a config could not be applied.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
+    /// A listener's address is not an IP address (the whole config is refused).
+    #[error("listener {listener}: invalid address {value:?}")]
+    Address {
+        /// Listener name.
+        listener: String,
+        /// The address as written.
+        value: String,
+    },
+    /// A cluster's endpoints do not parse (the whole config is refused).
+    #[error("cluster {cluster}: {source}")]
+    Endpoints {
+        /// Cluster name.
+        cluster: String,
+        /// What is wrong.
+        #[source]
+        source: proto::config::ConfigError,
+    },
     /// The auth section lacks a credential.
     #[error("auth.credentials.{0}: required for this auth type")]
     MissingCredential(&'static str),

@@ -24,15 +24,14 @@ mod stream;
 mod supervise;
 mod tls;
 mod udp;
+mod view;
 mod worker;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use proto::config::{
-    AuthType, ClusterProtocol, Endpoint, ListenerConfig, ListenerProtocol, StunnerConfig,
-};
+use proto::config::{AuthType, Endpoint, ListenerConfig, ListenerProtocol, StunnerConfig};
 
 use crate::engine::special::RelayAddrs;
 use crate::engine::{Auth, EngineConfig, ListenerId, ListenerSpec, OwnAddrs, PeerFilter, Shared};
@@ -84,7 +83,7 @@ pub struct Dataplane {
     /// The resolver task and the answers in force.
     resolver: dns::Resolver,
     dns: dns::Answers,
-    config: Option<StunnerConfig>,
+    config: Option<view::ConfigView>,
     /// Live relay addresses of every worker (refused as peers).
     relays: Arc<RelayAddrs>,
 }
@@ -130,7 +129,7 @@ impl Dataplane {
 
     /// The config in force.
     pub fn config(&self) -> Option<&StunnerConfig> {
-        self.config.as_ref()
+        self.config.as_ref().map(|v| &v.raw)
     }
 
     fn broadcast(&self, cmd: impl Fn(usize) -> Command) {
@@ -144,14 +143,18 @@ impl Dataplane {
     /// STRICT_DNS names are resolved by a task of their own: until their first answer arrives they
     /// admit no peer (see [`Self::refresh_dns`]).
     pub fn apply(&mut self, cfg: StunnerConfig) -> Result<(), Vec<ApplyError>> {
-        let engine = Arc::new(self.engine_config(&cfg).map_err(|e| vec![e])?);
+        let view = view::ConfigView::new(cfg).map_err(|e| vec![e])?;
+        let engine = Arc::new(self.engine_config(&view.raw).map_err(|e| vec![e])?);
         self.broadcast(|_| Command::Config(engine.clone()));
-        self.resolver.set_names(dns_names(&cfg));
+        self.resolver.set_names(view.dns_names());
         self.dns = self.resolver.answers();
         let stale: Vec<String> = self
             .running
             .iter()
-            .filter(|(name, r)| cfg.listener(name).is_none_or(|l| r.cfg.requires_restart(l)))
+            .filter(|(name, r)| {
+                view.listener(name)
+                    .is_none_or(|l| r.cfg.requires_restart(&l.cfg))
+            })
             .map(|(name, _)| name.clone())
             .collect();
         for name in stale {
@@ -161,24 +164,24 @@ impl Dataplane {
             }
         }
         let mut errors = Vec::new();
-        for l in &cfg.listeners {
-            match self.running.get_mut(&l.name) {
+        for l in &view.listeners {
+            match self.running.get_mut(&l.cfg.name) {
                 Some(r) => {
-                    r.cfg = l.clone();
+                    r.cfg = l.cfg.clone();
                     let id = r.id;
-                    self.broadcast(|w| Command::SetFilter(id, self.filter(&cfg, l, w)));
+                    self.broadcast(|w| Command::SetFilter(id, self.filter(&view, l, w)));
                 }
                 None => {
-                    if let Err(source) = self.start_listener(&cfg, l) {
+                    if let Err(source) = self.start_listener(&view, l) {
                         errors.push(ApplyError::Listener {
-                            name: l.name.clone(),
+                            name: l.cfg.name.clone(),
                             source,
                         });
                     }
                 }
             }
         }
-        self.config = Some(cfg);
+        self.config = Some(view);
         if errors.is_empty() {
             Ok(())
         } else {
@@ -215,12 +218,10 @@ impl Dataplane {
 
     fn start_listener(
         &mut self,
-        cfg: &StunnerConfig,
-        l: &ListenerConfig,
+        view: &view::ConfigView,
+        lv: &view::ListenerView,
     ) -> Result<(), ListenerError> {
-        let ip = l
-            .ip()
-            .ok_or_else(|| ListenerError::Address(l.address.clone()))?;
+        let (l, ip) = (&lv.cfg, lv.ip);
         // Bind every interface of the address family, as upstream: `address` is only the relay
         // address (it may be a NAT'd public IP the pod does not own).
         let addr = SocketAddr::new(sockets::unspecified_like(ip), l.port);
@@ -277,7 +278,7 @@ impl Dataplane {
                     l.protocol,
                     ListenerProtocol::TurnTcp | ListenerProtocol::TurnTls
                 ),
-                filter: self.filter(cfg, l, w),
+                filter: self.filter(view, lv, w),
                 stats: self.hub.listener(w, &l.name),
             };
             let sockets = per_worker.pop().unwrap_or(ListenerSockets::Udp(Vec::new()));
@@ -297,38 +298,27 @@ impl Dataplane {
     /// The peer filter of listener `l` for worker `w` (with that worker's cluster counters).
     /// Relays are UDP only, so only UDP clusters admit peers (a TCP cluster admits none, as
     /// upstream routes each relay protocol to clusters of that protocol).
-    fn filter(&self, cfg: &StunnerConfig, l: &ListenerConfig, w: usize) -> PeerFilter {
+    fn filter(&self, view: &view::ConfigView, l: &view::ListenerView, w: usize) -> PeerFilter {
         let mut f = PeerFilter::deny_all();
-        f.set_own(self.own_addrs(cfg));
-        let udp = cfg
-            .routed_clusters(l)
-            .filter(|c| c.protocol == ClusterProtocol::Udp);
-        for c in udp {
-            let eps = c
-                .parsed_endpoints()
-                .unwrap_or_default()
-                .into_iter()
-                .flat_map(|e| match e.dns_name() {
-                    Some(name) => {
-                        let ips = self.dns.get(name).cloned().unwrap_or_default();
-                        ips.into_iter()
-                            .map(|ip| (Endpoint::from_ip(ip, e.ports), false))
-                            .collect()
-                    }
-                    None => vec![(e, true)],
-                });
+        f.set_own(self.own_addrs(view));
+        for c in view.routed_udp_clusters(l) {
+            let eps = c.endpoints.iter().flat_map(|e| match e.dns_name() {
+                Some(name) => {
+                    let ips = self.dns.get(name).map(Vec::as_slice).unwrap_or_default();
+                    ips.iter()
+                        .map(|ip| (Endpoint::from_ip(*ip, e.ports), false))
+                        .collect()
+                }
+                None => vec![(e.clone(), true)],
+            });
             f.add_cluster_rules(eps.collect::<Vec<_>>(), self.hub.cluster(w, &c.name));
         }
         f
     }
 
-    /// The server's own addresses under `cfg`: every listener address, the IPs relays bind on.
-    fn own_addrs(&self, cfg: &StunnerConfig) -> OwnAddrs {
-        let listeners: Vec<SocketAddr> = cfg
-            .listeners
-            .iter()
-            .filter_map(|l| Some(SocketAddr::new(l.ip()?.to_canonical(), l.port)))
-            .collect();
+    /// The server's own addresses under `view`: every listener address, the IPs relays bind on.
+    fn own_addrs(&self, view: &view::ConfigView) -> OwnAddrs {
+        let listeners = view.listener_addrs();
         let mut ips: Vec<IpAddr> = listeners.iter().map(SocketAddr::ip).collect();
         ips.extend(self.opts.stunner_addr.map(|ip| ip.to_canonical()));
         let wildcard = listeners.iter().any(|a| a.ip().is_unspecified());
@@ -358,24 +348,15 @@ impl Dataplane {
         }
         tracing::info!(?answers, "cluster endpoints resolved");
         self.dns = answers;
-        let Some(cfg) = &self.config else {
+        let Some(view) = &self.config else {
             return;
         };
         for (name, r) in &self.running {
-            if let Some(l) = cfg.listener(name) {
-                self.broadcast(|w| Command::SetFilter(r.id, self.filter(cfg, l, w)));
+            if let Some(l) = view.listener(name) {
+                self.broadcast(|w| Command::SetFilter(r.id, self.filter(view, l, w)));
             }
         }
     }
-}
-
-/// The STRICT_DNS names of `cfg`'s clusters.
-fn dns_names(cfg: &StunnerConfig) -> Vec<String> {
-    cfg.clusters
-        .iter()
-        .flat_map(|c| c.parsed_endpoints().unwrap_or_default())
-        .filter_map(|e| e.dns_name().map(str::to_owned))
-        .collect()
 }
 
 /// A [`ListenerError::Bind`] maker for `map_err`.

@@ -10,9 +10,10 @@
 //! A route that names a special range explicitly (`127.0.0.0/8`, `169.254.169.254`) is the documented
 //! opt-in; `0.0.0.0/0`, `::/0` or a pod CIDR that merely covers such an address is not.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use proto::config::{Endpoint, EndpointHost};
 
@@ -88,34 +89,82 @@ pub fn opens_special(e: &Endpoint) -> bool {
 }
 
 /// The relay addresses of live allocations (all workers), for refusing peers that would loop the
-/// relay onto itself. Touched per relayed packet only for peers on one of the server's own IPs.
+/// relay onto itself. Read per relayed packet for peers on one of the server's own IPs, so the read
+/// side takes no lock: a bitmap of the ports some relay socket is bound on answers "no" for every
+/// other port (one relaxed atomic load); only a port in use goes on to the exact set.
+#[derive(Debug)]
+pub struct RelayAddrs {
+    ports: Box<[AtomicU64]>,
+    addrs: Mutex<Addrs>,
+}
+
+/// The exact relay addresses, and how many of them use each port.
 #[derive(Debug, Default)]
-pub struct RelayAddrs(Mutex<HashSet<SocketAddr>>);
+struct Addrs {
+    set: HashSet<SocketAddr>,
+    per_port: HashMap<u16, u32>,
+}
+
+impl Default for RelayAddrs {
+    fn default() -> Self {
+        Self {
+            ports: (0..1024).map(|_| AtomicU64::new(0)).collect(),
+            addrs: Mutex::default(),
+        }
+    }
+}
+
+/// The bitmap word and bit of `port`.
+fn port_bit(port: u16) -> (usize, u64) {
+    (usize::from(port / 64), 1 << (port % 64))
+}
 
 impl RelayAddrs {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<SocketAddr>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Addrs> {
+        self.addrs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Records a bound relay socket.
     pub fn insert(&self, addr: SocketAddr) {
-        self.lock().insert(canonical(addr));
+        let mut addrs = self.lock();
+        if addrs.set.insert(canonical(addr)) {
+            *addrs.per_port.entry(addr.port()).or_insert(0) += 1;
+            let (word, bit) = port_bit(addr.port());
+            self.ports[word].fetch_or(bit, Ordering::Release);
+        }
     }
 
     /// Forgets a closed relay socket.
     pub fn remove(&self, addr: SocketAddr) {
-        self.lock().remove(&canonical(addr));
+        let mut addrs = self.lock();
+        if !addrs.set.remove(&canonical(addr)) {
+            return;
+        }
+        let port = addr.port();
+        let left = addrs.per_port.get_mut(&port).map_or(0, |n| {
+            *n = n.saturating_sub(1);
+            *n
+        });
+        if left == 0 {
+            addrs.per_port.remove(&port);
+            let (word, bit) = port_bit(port);
+            self.ports[word].fetch_and(!bit, Ordering::Release);
+        }
     }
 
     /// Whether `addr` is a live relay socket.
     pub fn contains(&self, addr: SocketAddr) -> bool {
-        self.lock().contains(&canonical(addr))
+        let (word, bit) = port_bit(addr.port());
+        if self.ports[word].load(Ordering::Acquire) & bit == 0 {
+            return false;
+        }
+        self.lock().set.contains(&canonical(addr))
     }
 
     /// Whether some live relay socket is bound on `ip`.
     pub fn has_ip(&self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();
-        self.lock().iter().any(|a| a.ip() == ip)
+        self.lock().set.iter().any(|a| a.ip() == ip)
     }
 }
 
@@ -192,5 +241,16 @@ mod tests {
         assert!(r.has_ip(ip("127.0.0.1")));
         r.remove(a);
         assert!(!r.contains(a));
+        // Two relays on one port (IPv4 and IPv6): the port stays marked until both are gone.
+        let v6: SocketAddr = "[::1]:5000".parse().expect("addr");
+        r.insert(a);
+        r.insert(v6);
+        r.insert(v6);
+        r.remove(a);
+        assert!(r.contains(v6) && !r.contains(a));
+        r.remove(v6);
+        assert!(!r.contains(v6));
+        r.insert("127.0.0.1:5001".parse().expect("addr"));
+        assert!(!r.contains(a), "a neighbouring port does not mark this one");
     }
 }
