@@ -264,6 +264,8 @@ impl TurnClient {
     }
 
     fn on_success(&mut self, now: Instant, tx: Transaction, msg: &Message<'_>) {
+        // The stale-nonce retry budget is per exchange: nonces expire many times in a long call.
+        self.stale_nonces = 0;
         match tx.request {
             Request::Allocate => {
                 let Some(relayed) = msg.xor_relayed_address() else {
