@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what the tests need, then checks format, lints,
-# builds every binary and runs every test. Usage: scripts/test.sh
+# builds every binary and runs every test.
+#   scripts/test.sh --slow   everything (what CI runs)
+#   scripts/test.sh          the same without the `slow_*` tests (the benchmark and the demo end to end)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+SLOW=0
+case "${1:-}" in
+    --slow) SLOW=1 ;;
+    "") ;;
+    *) echo "usage: scripts/test.sh [--slow]" >&2; exit 2 ;;
+esac
 
 phase() { echo "== [${SECONDS}s] $*"; }
 
@@ -14,14 +23,24 @@ cargo fmt --all -- --check
 phase "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-# No separate `cargo build --bins`: `cargo test --workspace` builds every binary too (the integration
-# tests start them as real processes), and with the dev-dependencies' features, so a separate build
-# would compile a good part of the dependency tree twice.
+# No separate `cargo build --bins`: building the tests builds every binary too (the integration tests
+# start them as real processes), and with the dev-dependencies' features, so a separate build would
+# compile a good part of the dependency tree twice.
 phase "tests"
 export PATH="$PWD/.tools/bin:$PATH"
 # Tests that need a binary of another package fail (never skip) when it is missing.
 export CI="${CI:-1}"
-cargo test --workspace --locked --no-fail-fast -- --test-threads="${TEST_THREADS:-2}"
+if cargo nextest --version >/dev/null 2>&1; then
+    # Every test is its own process, several at once (.config/nextest.toml: `slow_*` tests run alone).
+    # There are no doctests (`cargo test --doc` finds none), so nothing is left out.
+    filter=()
+    [ "$SLOW" = 1 ] || filter=(-E 'not test(/(^|::)slow_/)')
+    cargo nextest run --workspace --locked --no-fail-fast -j "${TEST_THREADS:-4}" "${filter[@]}"
+else
+    skip=()
+    [ "$SLOW" = 1 ] || skip=(--skip slow_)
+    cargo test --workspace --locked --no-fail-fast -- --test-threads="${TEST_THREADS:-2}" "${skip[@]}"
+fi
 
 phase "images (the debug binaries just built, as OCI archives; each run from its image's root filesystem)"
 scripts/images.sh --profile debug --no-build

@@ -8,7 +8,7 @@ mod common;
 use std::process::Command;
 
 #[test]
-fn short_demo_drops_nothing_with_our_policy_and_something_with_the_naive_one() {
+fn slow_short_demo_drops_nothing_with_our_policy_and_something_with_the_naive_one() {
     if common::stunnerd_missing() {
         return;
     }
@@ -55,7 +55,7 @@ fn short_demo_drops_nothing_with_our_policy_and_something_with_the_naive_one() {
 /// reaches 30 pods, drops no call, never bounces and returns to one pod; the previous report
 /// (the desired count as is) stalls above the load, and the naive set-up drops calls.
 #[test]
-fn large_profile_reaches_thirty_pods_and_back_with_no_drop() {
+fn slow_large_profile_reaches_thirty_pods_and_back_with_no_drop() {
     let out = Command::new(env!("CARGO_BIN_EXE_loadtest"))
         .args(["demo", "--profile", "large", "--json"])
         .output()

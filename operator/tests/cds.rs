@@ -107,7 +107,7 @@ async fn rest_endpoints() {
 }
 
 #[tokio::test]
-async fn watch_one_gateway_pushes_current_then_changes_then_deletion() {
+async fn slow_watch_one_gateway_pushes_current_then_changes_then_deletion() {
     tokio::time::timeout(LIMIT, async {
         let store = ConfigStore::new();
         store.publish(rendered(""));
