@@ -67,7 +67,7 @@ fn bench_quick_produces_rows_for_both_servers() {
         "{stdout}"
     );
     let rows = report["configs"][0]["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 13);
+    assert_eq!(rows.len(), 14);
     for r in rows {
         for server in SERVERS {
             median(r, server);

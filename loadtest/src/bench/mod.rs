@@ -216,11 +216,18 @@ impl BenchReport {
             s.push_str(&table::markdown(&t, &c.rows));
             s.push('\n');
         }
+        let method = if self.callgrind.is_empty() {
+            format!(
+                "{} round(s) per server alternating, median [min-max], ratio = median [min-max] \
+                 of per-round stunnerd/coturn; CPU read over the steady window only; ",
+                self.rounds
+            )
+        } else {
+            String::new()
+        };
         s.push_str(&format!(
-            "coturn {}; {} round(s) per server alternating, median [min-max], ratio = median \
-             [min-max] of per-round stunnerd/coturn; CPU read over the steady window only; \
-             loadavg before: {}, after: {}\n",
-            self.coturn_version, self.rounds, self.loadavg_before, self.loadavg_after
+            "coturn {}; {method}loadavg before: {}, after: {}\n",
+            self.coturn_version, self.loadavg_before, self.loadavg_after
         ));
         s
     }
@@ -278,11 +285,12 @@ fn run_round(s: &mut ServerProcess, p: &Profile, g: &GenSettings) -> Result<Roun
 fn log_window(name: &str, w: &WindowResult) {
     eprintln!(
         "  {name}: {:.2} CPU-s/Mpkt in the window ({:.2} over the whole run), {:.0} wake-ups \
-         per 1000 pkt, {:.0} pkt/s, loss {:.3}%, RTT p50 {:.0} us p99 {:.0} us, generator {:.2} \
+         per 1000 pkt, waited {:.2} s/s for a CPU, {:.0} pkt/s, loss {:.3}%, RTT p50 {:.0} us p99 {:.0} us, generator {:.2} \
          CPU-s/s",
         w.cpu_s_per_m,
         w.whole_run_cpu_s_per_m,
         w.wakeups_per_kpkt,
+        w.server_cpu_wait_per_s,
         w.relayed_pps,
         w.loss_pct,
         w.rtt_p50_us,

@@ -372,6 +372,11 @@ impl ServerProcess {
         procfs::wakeups(Pid::Other(self.pid()))
     }
 
+    /// Time spent runnable but waiting for a CPU so far.
+    pub fn run_queue_wait(&self) -> Duration {
+        procfs::run_queue_wait(Pid::Other(self.pid()))
+    }
+
     /// Resident memory now.
     pub fn rss(&self) -> Result<u64> {
         procfs::rss_bytes(Pid::Other(self.pid()))

@@ -166,7 +166,7 @@ pub fn window_metrics<R: 'static>(
     get: fn(&R) -> &WindowResult,
 ) -> Vec<Metric<R>> {
     type Read = fn(&WindowResult) -> f64;
-    let v: [(&str, &'static str, Better, Read); 8] = [
+    let v: [(&str, &'static str, Better, Read); 9] = [
         (
             "server CPU-s per million relayed packets",
             "CPU-s/Mpkt",
@@ -184,6 +184,12 @@ pub fn window_metrics<R: 'static>(
             "wake-ups",
             Better::Lower,
             |w| w.wakeups_per_kpkt,
+        ),
+        (
+            "server waiting for a CPU (machine contention)",
+            "s/s",
+            Better::Lower,
+            |w| w.server_cpu_wait_per_s,
         ),
         ("round-trip loss", "%", Better::Lower, |w| w.loss_pct),
         ("RTT p50", "µs", Better::Lower, |w| w.rtt_p50_us),
@@ -282,7 +288,7 @@ fn secure_metrics(p: &Profile) -> Vec<Metric<SecureRound>> {
         v.extend(
             w.into_iter()
                 .enumerate()
-                .filter(|(i, _)| [0, 4, 5].contains(i))
+                .filter(|(i, _)| [0, 5, 6].contains(i))
                 .map(|(_, m)| m),
         );
     }

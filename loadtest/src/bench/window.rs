@@ -39,6 +39,7 @@ struct Snapshot {
     at: Instant,
     server_cpu: Duration,
     server_wakeups: u64,
+    server_wait: Duration,
     generator_cpu: Duration,
     sent: u64,
     received: u64,
@@ -52,6 +53,7 @@ impl Snapshot {
             at: Instant::now(),
             server_cpu: server.cpu_time_precise()?,
             server_wakeups: server.wakeups()?,
+            server_wait: server.run_queue_wait(),
             generator_cpu: procfs::cpu_time_precise(Pid::SelfProcess)?,
             sent: g(&p.sent),
             received: g(&p.received),
@@ -82,6 +84,9 @@ pub struct WindowResult {
     /// Server wake-ups (voluntary context switches) per 1,000 relayed packets in the window:
     /// 1,000 means one wake-up per packet, no batching at all.
     pub wakeups_per_kpkt: f64,
+    /// Seconds per wall-second the server was runnable but waited for a CPU: above a few
+    /// hundredths the machine, not the server, limited it (other jobs on its core).
+    pub server_cpu_wait_per_s: f64,
     /// The old method: server CPU from before the swarm to after it joined, per million packets
     /// relayed over the whole run.
     pub whole_run_cpu_s_per_m: f64,
@@ -169,6 +174,8 @@ fn result(
         relayed_pps: per_s(relayed, wall),
         server_cpu_s: cpu,
         cpu_s_per_m: per_m(cpu, relayed),
+        server_cpu_wait_per_s: b.server_wait.saturating_sub(a.server_wait).as_secs_f64()
+            / wall.as_secs_f64().max(1e-9),
         wakeups_per_kpkt: per_m(
             b.server_wakeups.saturating_sub(a.server_wakeups) as f64,
             relayed,

@@ -64,6 +64,25 @@ pub fn parse_schedstat_ns(text: &str) -> Option<u64> {
     text.split_ascii_whitespace().next()?.parse().ok()
 }
 
+/// Parses the second field of a `schedstat`: time runnable but waiting for a CPU (ns).
+pub fn parse_schedstat_wait_ns(text: &str) -> Option<u64> {
+    text.split_ascii_whitespace().nth(1)?.parse().ok()
+}
+
+/// Time the process's live threads spent runnable but waiting for a CPU (the machine's
+/// contention as this process saw it), summed; zero without schedstat.
+pub fn run_queue_wait(pid: Pid) -> Duration {
+    let dir = format!("{}/task", pid.dir());
+    let ns = fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|t| fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|text| parse_schedstat_wait_ns(&text))
+        .sum();
+    Duration::from_nanos(ns)
+}
+
 /// CPU time of the process at nanosecond resolution: the sum over its live threads of their
 /// `schedstat` run time (threads that already exited are not counted, so compare two readings
 /// taken while the same threads live). Falls back to [`cpu_time`] without schedstat.
@@ -143,6 +162,10 @@ mod tests {
             Some(574_057_364)
         );
         assert_eq!(parse_schedstat_ns(""), None);
+        assert_eq!(
+            parse_schedstat_wait_ns("574057364 557292 28\n"),
+            Some(557_292)
+        );
     }
 
     /// Keeps this thread busy for `d` of wall time.
