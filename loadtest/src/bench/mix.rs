@@ -129,7 +129,7 @@ impl Mix {
             table::Better::Lower,
             Box::new(|w: &WindowResult| table::Sample {
                 value: w.generator_cpu_per_s,
-                generator_limited: false,
+                generator_limited: w.generator_limited,
                 generator_cpu: w.generator_cpu_per_s,
             }),
         ));

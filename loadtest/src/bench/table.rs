@@ -206,7 +206,11 @@ pub fn window_metrics<R: 'static>(
         .map(|(name, unit, better, read)| -> Metric<R> {
             let f = move |r: &R| {
                 let w = get(r);
-                plain(read(w), w.generator_cpu_per_s)
+                Sample {
+                    value: read(w),
+                    generator_limited: w.generator_limited,
+                    generator_cpu: w.generator_cpu_per_s,
+                }
             };
             (format!("{prefix}{name} ({at})"), unit, better, Box::new(f))
         })
@@ -434,6 +438,19 @@ mod tests {
         r.fixed.cpu_s_per_m = cpu;
         r.fixed.generator_cpu_per_s = 0.25;
         r
+    }
+
+    #[test]
+    fn a_generator_limited_window_is_marked() {
+        let mut res = BTreeMap::new();
+        let mut slow = round(1.0, 3.0);
+        slow.fixed.generator_limited = true;
+        res.insert(ServerKind::Stunnerd, vec![slow]);
+        res.insert(ServerKind::Coturn, vec![round(1.0, 6.0)]);
+        let rows = rows(&Profile::quick(), &res);
+        let cpu = rows.iter().find(|r| r.unit == "CPU-s/Mpkt").unwrap();
+        assert!(cpu.generator_limited[&ServerKind::Stunnerd]);
+        assert!(markdown("t", &rows).contains("| ≥ 3.00 | 6.00 |"));
     }
 
     #[test]

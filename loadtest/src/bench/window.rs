@@ -71,8 +71,13 @@ pub struct WindowResult {
     pub failed: u64,
     /// Window length (s).
     pub window_s: f64,
+    /// Round trips per second asked of the swarm (allocations × packet rate).
+    pub offered_pps: f64,
     /// Round trips per second the clients sent in the window.
     pub sent_pps: f64,
+    /// The generator sent less than 90 % of the offered rate: it, not the server, was the limit
+    /// (and packets it failed to read back count as lost, inflating CPU per relayed packet).
+    pub generator_limited: bool,
     /// Packets relayed in the window, both directions (echo peer received + clients received).
     pub relayed: u64,
     /// Relayed packets per second in the window.
@@ -116,6 +121,7 @@ pub fn measure(
     plan: &WindowPlan,
 ) -> Result<WindowResult> {
     cfg.duration = plan.settle_timeout + plan.warmup + plan.window + Duration::from_secs(30);
+    let offered = cfg.allocations as f64 * cfg.packet_rate;
     let cpu_before = server.cpu_time_precise()?;
     let handle = swarm::start(cfg)?;
     let measured = measure_running(server, &handle.progress, plan);
@@ -124,7 +130,10 @@ pub fn measure(
     let (a, b, rss) = measured?;
     let whole_cpu = server.cpu_time_precise()?.saturating_sub(cpu_before);
     server.check_alive()?;
-    Ok(result(&report, a, b, rss, whole_cpu))
+    let mut w = result(&report, a, b, rss, whole_cpu);
+    w.offered_pps = offered;
+    w.generator_limited = w.sent_pps < 0.9 * offered;
+    Ok(w)
 }
 
 /// Waits for the allocations and the warm-up, then takes the two snapshots and the RSS.
@@ -169,6 +178,8 @@ fn result(
         ready: r.allocations.ready,
         failed: r.allocations.failed,
         window_s: wall.as_secs_f64(),
+        offered_pps: 0.0,
+        generator_limited: false,
         sent_pps: per_s(sent, wall),
         relayed,
         relayed_pps: per_s(relayed, wall),
