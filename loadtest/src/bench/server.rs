@@ -26,6 +26,8 @@ pub const USER: &str = "u";
 pub const PASS: &str = "p";
 /// How long a server gets to answer its first request.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// The same under a wrapper such as valgrind (tens of times slower).
+const WRAPPED_START_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Which server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -181,7 +183,12 @@ listeners:
     )
 }
 
-fn command(spec: &ServerSpec, port: u16, tls_port: Option<u16>) -> Result<Command> {
+fn command(
+    spec: &ServerSpec,
+    wrapper: &[String],
+    port: u16,
+    tls_port: Option<u16>,
+) -> Result<Command> {
     let tag = format!("{}-{port}", spec.kind.name());
     let (bin, args): (&Path, Vec<String>) = match spec.kind {
         ServerKind::Stunnerd => {
@@ -273,13 +280,19 @@ fn command(spec: &ServerSpec, port: u16, tls_port: Option<u16>) -> Result<Comman
             reason: format!("{} not found: {hint}", bin.display()),
         });
     }
-    let mut cmd = if spec.cpus.is_empty() {
-        Command::new(bin)
-    } else {
-        let mut c = Command::new("taskset");
+    let mut prefix: Vec<String> = Vec::new();
+    if !spec.cpus.is_empty() {
         let cpus: Vec<String> = spec.cpus.iter().map(ToString::to_string).collect();
-        c.arg("-c").arg(cpus.join(",")).arg(bin);
-        c
+        prefix.extend(["taskset".into(), "-c".into(), cpus.join(",")]);
+    }
+    prefix.extend(wrapper.iter().cloned());
+    let mut cmd = match prefix.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(bin);
+            c
+        }
+        None => Command::new(bin),
     };
     cmd.args(args);
     // The whole load comes from one loopback address: lift stunnerd's per-client-IP limits.
@@ -291,6 +304,12 @@ fn command(spec: &ServerSpec, port: u16, tls_port: Option<u16>) -> Result<Comman
 impl ServerProcess {
     /// Starts the server on a free loopback port and waits until it answers.
     pub fn start(spec: &ServerSpec) -> Result<Self> {
+        Self::start_wrapped(spec, &[])
+    }
+
+    /// Starts the server under `wrapper` (e.g. `valgrind --tool=callgrind ...`, which runs the
+    /// server in its own process: the pid stays the server's) and waits until it answers.
+    pub fn start_wrapped(spec: &ServerSpec, wrapper: &[String]) -> Result<Self> {
         fs::create_dir_all(&spec.workdir).map_err(|e| Error::io(spec.workdir.display(), e))?;
         let port = sockets::free_port(IpAddr::V4(Ipv4Addr::LOCALHOST))
             .map_err(|e| Error::io("find a free port", e))?;
@@ -303,7 +322,7 @@ impl ServerProcess {
             .join(format!("{}-{port}.log", spec.kind.name()));
         let file = fs::File::create(&log).map_err(|e| Error::io(log.display(), e))?;
         let err = file.try_clone().map_err(|e| Error::io(log.display(), e))?;
-        let mut cmd = command(spec, port, tls_port)?;
+        let mut cmd = command(spec, wrapper, port, tls_port)?;
         cmd.stdin(Stdio::null()).stdout(file).stderr(err);
         let child = cmd.spawn().map_err(|e| Error::Server {
             name: spec.kind.name().into(),
@@ -316,7 +335,12 @@ impl ServerProcess {
             child,
             log,
         };
-        s.wait_ready()?;
+        let timeout = if wrapper.is_empty() {
+            START_TIMEOUT
+        } else {
+            WRAPPED_START_TIMEOUT
+        };
+        s.wait_ready(timeout)?;
         Ok(s)
     }
 
@@ -336,6 +360,21 @@ impl ServerProcess {
     /// CPU time used so far.
     pub fn cpu_time(&self) -> Result<Duration> {
         procfs::cpu_time(Pid::Other(self.pid()))
+    }
+
+    /// CPU time used so far, at nanosecond resolution (see [`procfs::cpu_time_precise`]).
+    pub fn cpu_time_precise(&self) -> Result<Duration> {
+        procfs::cpu_time_precise(Pid::Other(self.pid()))
+    }
+
+    /// Wake-ups (voluntary context switches of all threads) so far.
+    pub fn wakeups(&self) -> Result<u64> {
+        procfs::wakeups(Pid::Other(self.pid()))
+    }
+
+    /// Time spent runnable but waiting for a CPU so far.
+    pub fn run_queue_wait(&self) -> Duration {
+        procfs::run_queue_wait(Pid::Other(self.pid()))
     }
 
     /// Resident memory now.
@@ -364,7 +403,7 @@ impl ServerProcess {
 
     /// Probes with an unauthenticated Allocate (any TURN server answers it, with a 401) until
     /// an answer arrives or the process dies.
-    fn wait_ready(&mut self) -> Result<()> {
+    fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
         let sock = UdpSocket::bind("127.0.0.1:0").map_err(|e| Error::io("probe socket", e))?;
         let _ = sock.set_read_timeout(Some(Duration::from_millis(100)));
         let mut req = Vec::new();
@@ -380,7 +419,7 @@ impl ServerProcess {
         let start = Instant::now();
         let mut buf = [0u8; 1500];
         let mut udp_ready = false;
-        while start.elapsed() < START_TIMEOUT {
+        while start.elapsed() < timeout {
             self.check_alive()?;
             if !udp_ready {
                 let _ = sock.send_to(&req, self.addr);
@@ -399,10 +438,30 @@ impl ServerProcess {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
-        Err(self.died(&format!(
-            "no answer on {} within {START_TIMEOUT:?}",
-            self.addr
-        )))
+        Err(self.died(&format!("no answer on {} within {timeout:?}", self.addr)))
+    }
+}
+
+impl ServerProcess {
+    /// Asks the server to exit (SIGTERM, via `kill(1)`: this crate has no unsafe outside
+    /// `sys::ffi`) and waits up to `grace`; kills it after that. True when it exited by itself
+    /// (a tool like callgrind writes its output only then).
+    pub fn terminate(&mut self, grace: Duration) -> Result<bool> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .map_err(|e| Error::io("run kill", e))?;
+        let deadline = Instant::now() + grace;
+        while status.success() && Instant::now() < deadline {
+            match self.child.try_wait() {
+                Ok(Some(_)) => return Ok(true),
+                Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+                Err(e) => return Err(Error::io("wait for server", e)),
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        Ok(false)
     }
 }
 

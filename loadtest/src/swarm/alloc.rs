@@ -276,17 +276,39 @@ fn write_through_tls(
     }
 }
 
-/// Packets due now from an allocation ready since `ready` sending `rate`/s that has sent `sent`
-/// (at most `batch`).
+/// An allocation's send schedule: `rate` packets per second, sent `burst` at a time (a video
+/// frame of several packets), i.e. `rate / burst` send events per second.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Pace {
+    /// Packets per second.
+    pub(crate) rate: f64,
+    /// Packets per send event (at least 1).
+    pub(crate) burst: usize,
+}
+
+/// Packets due now from an allocation ready since `ready` sending at `pace` that has sent `sent`
+/// (at most `batch`). The first event is due at once.
 pub(super) fn due_packets(
     ready: Instant,
     now: Instant,
-    rate: f64,
+    pace: Pace,
     sent: u64,
     batch: usize,
 ) -> usize {
-    let due_total = (now.saturating_duration_since(ready).as_secs_f64() * rate) as u64 + 1;
+    let burst = pace.burst.max(1) as f64;
+    let elapsed = now.saturating_duration_since(ready).as_secs_f64();
+    let events = (elapsed * pace.rate / burst) as u64 + 1;
+    let due_total = events * burst as u64;
     due_total.saturating_sub(sent).min(batch as u64) as usize
+}
+
+/// When the next send event of an allocation ready since `ready` that has sent `sent` packets is
+/// due: event k (0-based) is due `k · burst / rate` after ready, and `sent / burst` events are done.
+pub(super) fn next_due(ready: Instant, pace: Pace, sent: u64) -> Instant {
+    let burst = pace.burst.max(1) as u64;
+    let events_done = sent / burst;
+    let secs = (events_done * burst) as f64 / pace.rate.max(1e-9);
+    ready + Duration::from_secs_f64(secs.min(1e6))
 }
 
 /// Writes the swarm payload header: send time (ns since the worker epoch), magic, allocation index.
@@ -309,9 +331,45 @@ mod tests {
     use super::*;
 
     #[test]
+    fn next_due_is_the_next_event() {
+        let t0 = Instant::now();
+        let audio = Pace {
+            rate: 50.0,
+            burst: 1,
+        };
+        assert_eq!(next_due(t0, audio, 0), t0);
+        assert_eq!(next_due(t0, audio, 3), t0 + Duration::from_millis(60));
+        let video = Pace {
+            rate: 150.0,
+            burst: 5,
+        };
+        // Two frames sent: the third is due at 2/30 s; a partial frame is due again at once.
+        let third = next_due(t0, video, 10) - t0;
+        assert!((third.as_secs_f64() - 2.0 / 30.0).abs() < 1e-9, "{third:?}");
+        assert_eq!(next_due(t0, video, 12), t0 + third);
+    }
+
+    #[test]
+    fn due_packets_come_in_bursts() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        // 30 frames/s of 5 packets: 5 at once, nothing more until the next frame at 33.3 ms.
+        let video = Pace {
+            rate: 150.0,
+            burst: 5,
+        };
+        assert_eq!(due_packets(t0, t0, video, 0, 64), 5);
+        assert_eq!(due_packets(t0, at(30), video, 5, 64), 0);
+        assert_eq!(due_packets(t0, at(34), video, 5, 64), 5);
+    }
+
+    #[test]
     fn due_packets_follow_the_rate_and_the_batch_cap() {
         let t0 = Instant::now();
         let at = |ms| t0 + Duration::from_millis(ms);
+        let due_packets = |ready, now, rate, sent, batch| {
+            due_packets(ready, now, Pace { rate, burst: 1 }, sent, batch)
+        };
         assert_eq!(due_packets(t0, t0, 1000.0, 0, 64), 1, "one at once");
         assert_eq!(due_packets(t0, at(10), 1000.0, 1, 64), 10);
         assert_eq!(

@@ -59,13 +59,16 @@ struct Shared {
     stats: RefCell<WorkerStats>,
     /// Allocations whose send window is not over yet (opened or still to open).
     sending: Cell<usize>,
-    published: Cell<(u64, u64)>,
+    /// The echo peer thread's counters.
+    counters: Arc<PeerCounters>,
+    published: Cell<(u64, u64, u64)>,
 }
 
 impl Shared {
     fn publish(&self) {
         let mut p = self.published.get();
-        self.stats.borrow().publish(&self.progress, &mut p);
+        let peer = self.counters.received.load(Ordering::Relaxed);
+        self.stats.borrow().publish(&self.progress, peer, &mut p);
         self.published.set(p);
     }
 }
@@ -132,18 +135,18 @@ impl DtlsWorker {
             peer: self.peer_addr,
             stats: RefCell::new(WorkerStats::default()),
             sending: Cell::new(self.cfg.share(self.index)),
-            published: Cell::new((0, 0)),
+            counters: counters.clone(),
+            published: Cell::new((0, 0, 0)),
         });
         LocalSet::new().block_on(&rt, self.coordinate(shared.clone()));
         stop.store(true, Ordering::Relaxed);
         if let Some(t) = peer_thread {
             let _ = t.join();
         }
+        shared.publish();
         let mut stats = shared.stats.take();
         stats.peer_received = counters.received.load(Ordering::Relaxed);
         stats.peer_echoed = counters.echoed.load(Ordering::Relaxed);
-        let mut published = shared.published.get();
-        stats.publish(&self.progress, &mut published);
         self.progress.done.fetch_add(1, Ordering::AcqRel);
         Ok(stats)
     }
@@ -257,6 +260,9 @@ impl DtlsAlloc {
                 return;
             }
             let now = Instant::now();
+            if self.sh.progress.stop_requested() {
+                self.stop_at = self.stop_at.map(|s| s.min(now));
+            }
             if self.stop_at.is_some_and(|s| now >= s) {
                 window.end();
             }
@@ -326,12 +332,12 @@ impl DtlsAlloc {
 
     /// Sends the packets due by the allocation's rate (at most a batch per tick).
     async fn send_due(&mut self) {
-        let (Some(ready), rate) = (self.ready_at, self.sh.cfg.packet_rate) else {
+        let (Some(ready), pace) = (self.ready_at, self.sh.cfg.pace()) else {
             return;
         };
         let now = Instant::now();
-        let due = alloc::due_packets(ready, now, rate, self.sent, BATCH);
-        if rate <= 0.0 || due == 0 {
+        let due = alloc::due_packets(ready, now, pace, self.sent, BATCH);
+        if pace.rate <= 0.0 || due == 0 {
             return;
         }
         let ts = now.duration_since(self.sh.epoch).as_nanos() as u64;

@@ -87,6 +87,9 @@ pub struct SwarmConfig {
     pub packet_rate: f64,
     /// Payload bytes per packet, [`MIN_PAYLOAD`]..=[`MAX_PAYLOAD`].
     pub packet_size: usize,
+    /// Packets sent back to back per send event (a video frame); `packet_rate` stays the
+    /// per-allocation packet rate, so events come `packet_rate / burst` times a second.
+    pub burst: usize,
     /// How long each allocation sends once ready.
     pub duration: Duration,
     /// Channels (default) or Send indications.
@@ -123,6 +126,7 @@ impl SwarmConfig {
             arrival_rate: 100.0,
             packet_rate: 50.0,
             packet_size: 100,
+            burst: 1,
             duration: Duration::from_secs(5),
             mode: DataMode::Channel,
             peer: None,
@@ -146,8 +150,8 @@ impl SwarmConfig {
                 self.packet_size
             ));
         }
-        if self.allocations == 0 || self.workers == 0 {
-            return bad("allocations and workers must be at least 1".into());
+        if self.allocations == 0 || self.workers == 0 || self.burst == 0 {
+            return bad("allocations, workers and burst must be at least 1".into());
         }
         if !(self.packet_rate >= 0.0 && self.arrival_rate >= 0.0) {
             return bad("rates must be non-negative numbers".into());
@@ -163,6 +167,14 @@ impl SwarmConfig {
     /// How many allocations worker `index` opens (global indexes index, index + workers, ...).
     pub(crate) fn share(&self, index: usize) -> usize {
         (self.allocations + self.workers - 1 - index) / self.workers
+    }
+
+    /// Each allocation's send schedule.
+    pub(crate) fn pace(&self) -> alloc::Pace {
+        alloc::Pace {
+            rate: self.packet_rate,
+            burst: self.burst,
+        }
     }
 
     /// When the allocation with global index `global` is due (None: at once).

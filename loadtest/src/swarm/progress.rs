@@ -1,8 +1,9 @@
 //! Live swarm counters shared between workers and the display: an indicatif bar on a terminal,
-//! one plain line per second otherwise, nothing for the benchmark.
+//! one plain line per second otherwise, nothing for the benchmark. The benchmark also reads them
+//! to measure a steady window, and ends the send phase early with [`Progress::request_stop`].
 
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -23,6 +24,10 @@ pub struct Progress {
     pub sent: AtomicU64,
     /// Data packets received back.
     pub received: AtomicU64,
+    /// Data packets the in-process echo peers received (= relayed towards the peer).
+    pub peer_received: AtomicU64,
+    /// Set by [`Progress::request_stop`]: every allocation ends its send window now.
+    stop: AtomicBool,
     /// Workers that finished sending and are holding their allocations idle.
     pub holding: AtomicUsize,
     /// Workers that finished.
@@ -40,6 +45,8 @@ impl Progress {
             failed: AtomicU64::new(0),
             sent: AtomicU64::new(0),
             received: AtomicU64::new(0),
+            peer_received: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
             holding: AtomicUsize::new(0),
             done: AtomicUsize::new(0),
         }
@@ -48,6 +55,23 @@ impl Progress {
     /// True once every worker is in its hold phase (or finished).
     pub fn all_holding(&self) -> bool {
         self.holding.load(Ordering::Acquire) + self.done.load(Ordering::Acquire) >= self.workers
+    }
+
+    /// True once every allocation is either ready or failed.
+    pub fn all_settled(&self) -> bool {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        g(&self.ready) + g(&self.failed) >= self.total as u64
+    }
+
+    /// Ends every allocation's send window now (the swarm then drains, holds and closes as usual):
+    /// the benchmark runs swarms with a long duration and stops them after its window.
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::Release);
+    }
+
+    /// Whether [`Progress::request_stop`] was called.
+    pub fn stop_requested(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
     }
 
     /// True once every worker finished.

@@ -71,8 +71,9 @@ impl WorkerStats {
         }
     }
 
-    /// Publishes the packet counters' growth since `published` to the shared progress.
-    pub(crate) fn publish(&self, progress: &Progress, published: &mut (u64, u64)) {
+    /// Publishes the packet counters' growth since `published` (sent, received, echo peer
+    /// received) to the shared progress; `peer` is the worker's echo peer count so far.
+    pub(crate) fn publish(&self, progress: &Progress, peer: u64, published: &mut (u64, u64, u64)) {
         let (sent, received) = (self.sent, self.received);
         progress
             .sent
@@ -80,7 +81,10 @@ impl WorkerStats {
         progress
             .received
             .fetch_add(received - published.1, Ordering::Relaxed);
-        *published = (sent, received);
+        progress
+            .peer_received
+            .fetch_add(peer.saturating_sub(published.2), Ordering::Relaxed);
+        *published = (sent, received, peer.max(published.2));
     }
 
     /// Accounts a payload received back from the peer.

@@ -2,6 +2,8 @@
 //! peer. Phases: Active (open, send) → Drain (wait for in-flight) → Hold (idle) → Closing
 //! (deallocate) → done.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -55,8 +57,14 @@ pub(super) struct Worker {
     recv: RecvBatch,
     send: SendBatch,
     payload: Vec<u8>,
+    /// Ready allocations by the instant their next send event is due.
+    schedule: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Scratch for [`Worker::send_due`]: entries put back after the pass.
+    rescheduled: Vec<Reverse<(Instant, usize)>>,
+    /// When the Active phase next checks whether every allocation has finished sending.
+    next_finish_check: Instant,
     stats: WorkerStats,
-    published: (u64, u64),
+    published: (u64, u64, u64),
 }
 
 impl Worker {
@@ -98,8 +106,11 @@ impl Worker {
             recv: RecvBatch::new(BATCH, 2048),
             send: SendBatch::new(BATCH),
             payload: vec![0; cfg.packet_size],
+            schedule: BinaryHeap::with_capacity(my_count),
+            rescheduled: Vec::new(),
+            next_finish_check: epoch,
             stats: WorkerStats::default(),
-            published: (0, 0),
+            published: (0, 0, 0),
         })
     }
 
@@ -149,14 +160,12 @@ impl Worker {
     fn advance(&mut self, phase: Phase, now: Instant) -> Option<Phase> {
         match phase {
             Phase::Active => {
+                if self.progress.stop_requested() {
+                    self.stop_sending(now);
+                }
                 self.open_due(now);
                 self.send_due(now);
-                let finished = self.allocs.len() == self.my_count
-                    && self
-                        .allocs
-                        .iter()
-                        .all(|a| !a.alive || a.stop_at.is_some_and(|s| now >= s));
-                Some(if finished {
+                Some(if self.finished_sending(now) {
                     Phase::Drain(now + self.cfg.drain)
                 } else {
                     phase
@@ -176,6 +185,28 @@ impl Worker {
             }
             Phase::Closing(until) if now >= until || self.allocs.iter().all(|a| !a.alive) => None,
             _ => Some(phase),
+        }
+    }
+
+    /// Whether every allocation is open and past its send window (checked once per control
+    /// sweep: a scan of every allocation at every wake-up would cost more than the sends).
+    fn finished_sending(&mut self, now: Instant) -> bool {
+        if now < self.next_finish_check {
+            return false;
+        }
+        self.next_finish_check = now + CONTROL_SWEEP;
+        self.allocs.len() == self.my_count
+            && self
+                .allocs
+                .iter()
+                .all(|a| !a.alive || a.stop_at.is_some_and(|s| now >= s))
+    }
+
+    /// Ends every send window now; allocations still to open are not opened.
+    fn stop_sending(&mut self, now: Instant) {
+        self.my_count = self.allocs.len();
+        for a in &mut self.allocs {
+            a.stop_at = Some(a.stop_at.map_or(now, |s| s.min(now)));
         }
     }
 
@@ -229,50 +260,68 @@ impl Worker {
         }
     }
 
+    /// Sends the packets of every allocation whose next send event is due: the schedule is a
+    /// min-heap of (due instant, allocation), so a wake-up costs O(due allocations · log n), not a
+    /// scan of every allocation.
     fn send_due(&mut self, now: Instant) {
         if self.cfg.packet_rate <= 0.0 {
             return;
         }
         let ts = now.duration_since(self.epoch).as_nanos() as u64;
-        for i in 0..self.allocs.len() {
-            let a = &mut self.allocs[i];
+        while let Some(&Reverse((at, i))) = self.schedule.peek() {
+            if at > now {
+                break;
+            }
+            self.schedule.pop();
+            let a = &self.allocs[i];
             let Some(ready) = a.ready_at.filter(|_| a.sending(now)) else {
-                continue;
+                continue; // stopped or failed: off the schedule for good
             };
-            let due = alloc::due_packets(ready, now, self.cfg.packet_rate, a.sent, BATCH);
-            if due == 0 {
-                continue;
+            let due = alloc::due_packets(ready, now, self.cfg.pace(), a.sent, BATCH);
+            if due > 0 {
+                self.send_packets(i, due, ts, now);
             }
-            alloc::write_payload(&mut self.payload, ts, a.index);
-            let result = match &mut a.io {
-                Io::Udp(_) => {
-                    for _ in 0..due {
-                        if !a.client.encode_data(&self.payload, self.send.push(None)) {
-                            self.send.pop();
-                        }
-                    }
-                    self.send.flush(a.fd())
-                }
-                Io::Tcp(t) => {
-                    let frame = self.send.push(None);
-                    let mut queued = 0;
-                    if a.client.encode_data(&self.payload, frame) {
-                        queued = (0..due).take_while(|_| t.queue(frame)).count();
-                    }
-                    self.send.pop();
-                    t.write_pending().map(|()| queued)
-                }
-            };
-            match result {
-                Ok(n) => {
-                    a.sent += n as u64;
-                    self.stats.sent += n as u64;
-                    self.stats.send_dropped += (due - n) as u64;
-                    self.stats.first_send.get_or_insert(now);
-                    self.stats.last_send = Some(now);
-                }
-                Err(e) => self.fail_io(i, &e),
+            let a = &self.allocs[i];
+            if a.alive {
+                let next = alloc::next_due(ready, self.cfg.pace(), a.sent).max(now + self.cfg.tick);
+                self.rescheduled.push(Reverse((next, i)));
             }
+        }
+        self.schedule.extend(self.rescheduled.drain(..));
+    }
+
+    /// Sends `due` data packets of allocation `i` (one `sendmmsg` over UDP).
+    fn send_packets(&mut self, i: usize, due: usize, ts: u64, now: Instant) {
+        let a = &mut self.allocs[i];
+        alloc::write_payload(&mut self.payload, ts, a.index);
+        let result = match &mut a.io {
+            Io::Udp(_) => {
+                for _ in 0..due {
+                    if !a.client.encode_data(&self.payload, self.send.push(None)) {
+                        self.send.pop();
+                    }
+                }
+                self.send.flush(a.fd())
+            }
+            Io::Tcp(t) => {
+                let frame = self.send.push(None);
+                let mut queued = 0;
+                if a.client.encode_data(&self.payload, frame) {
+                    queued = (0..due).take_while(|_| t.queue(frame)).count();
+                }
+                self.send.pop();
+                t.write_pending().map(|()| queued)
+            }
+        };
+        match result {
+            Ok(n) => {
+                a.sent += n as u64;
+                self.stats.sent += n as u64;
+                self.stats.send_dropped += (due - n) as u64;
+                self.stats.first_send.get_or_insert(now);
+                self.stats.last_send = Some(now);
+            }
+            Err(e) => self.fail_io(i, &e),
         }
     }
 
@@ -303,7 +352,13 @@ impl Worker {
             Event::Allocated { .. } => {}
             Event::Ready { .. } => {
                 a.ready_at = Some(now);
-                a.stop_at = Some(now + self.cfg.duration);
+                let stopped = self.progress.stop_requested();
+                a.stop_at = Some(if stopped {
+                    now
+                } else {
+                    now + self.cfg.duration
+                });
+                self.schedule.push(Reverse((now, i)));
             }
             Event::Failed(f) => {
                 tracing::debug!(index = a.index, stage = ?f.stage, reason = %f.reason, "allocation failed");
@@ -424,6 +479,8 @@ impl Worker {
 
     /// Publishes counter deltas to the shared progress.
     fn publish(&mut self) {
-        self.stats.publish(&self.progress, &mut self.published);
+        let peer = self.peer_counters.received.load(Ordering::Relaxed);
+        self.stats
+            .publish(&self.progress, peer, &mut self.published);
     }
 }
