@@ -54,7 +54,7 @@ fn assert_positive(rows: &[Value], prefix: &str) {
 }
 
 #[test]
-fn bench_quick_produces_rows_for_both_servers() {
+fn slow_bench_quick_produces_rows_for_both_servers() {
     if common::stunnerd_missing() {
         return;
     }
