@@ -79,6 +79,9 @@ impl RecvBatch {
     /// a slot) or one without a source address.
     pub(crate) fn get(&self, i: usize) -> Option<(&[u8], SocketAddr)> {
         let (len, from) = *self.got.get(i)?;
+        if len > SLOT {
+            return None;
+        }
         let data = self.buf.get(i * SLOT..i * SLOT + len)?;
         Some((data, from?))
     }
@@ -94,14 +97,17 @@ fn to_std(ss: &SockaddrStorage) -> Option<SocketAddr> {
 /// Datagrams queued for one socket: payloads back to back in one buffer, with their destinations.
 pub(crate) struct SendBatch {
     data: Vec<u8>,
-    msgs: Vec<(usize, usize, SockaddrStorage)>,
+    /// Where each payload is in `data`.
+    spans: Vec<(usize, usize)>,
+    /// Each payload's destination, in the form `sendmmsg` takes.
+    addrs: Vec<Option<SockaddrStorage>>,
     hdrs: MultiHeaders<SockaddrStorage>,
 }
 
 impl std::fmt::Debug for SendBatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SendBatch")
-            .field("queued", &self.msgs.len())
+            .field("queued", &self.spans.len())
             .finish_non_exhaustive()
     }
 }
@@ -110,7 +116,8 @@ impl Default for SendBatch {
     fn default() -> Self {
         Self {
             data: Vec::with_capacity(SLOTS * 1500),
-            msgs: Vec::with_capacity(SLOTS),
+            spans: Vec::with_capacity(SLOTS),
+            addrs: Vec::with_capacity(SLOTS),
             hdrs: MultiHeaders::preallocate(SLOTS, None),
         }
     }
@@ -119,15 +126,15 @@ impl Default for SendBatch {
 impl SendBatch {
     /// Whether the batch is full (flush before queueing more).
     pub(crate) fn is_full(&self) -> bool {
-        self.msgs.len() >= SLOTS
+        self.spans.len() >= SLOTS
     }
 
     /// Queues `payload` for `to`.
     pub(crate) fn push(&mut self, payload: &[u8], to: SocketAddr) {
         let start = self.data.len();
         self.data.extend_from_slice(payload);
-        self.msgs
-            .push((start, payload.len(), SockaddrStorage::from(to)));
+        self.spans.push((start, payload.len()));
+        self.addrs.push(Some(SockaddrStorage::from(to)));
     }
 
     /// Sends everything queued from `sock` (one `sendmmsg` per [`SLOTS`] datagrams); the number of
@@ -136,21 +143,19 @@ impl SendBatch {
         let fd = sock.as_fd().as_raw_fd();
         let mut failed = 0;
         let mut next = 0;
-        while next < self.msgs.len() {
-            let msgs = &self.msgs[next..];
-            let k = msgs.len().min(SLOTS);
+        while next < self.spans.len() {
+            let spans = &self.spans[next..];
+            let k = spans.len().min(SLOTS);
             let data = &self.data;
             let iovs: [[IoSlice<'_>; 1]; SLOTS] = std::array::from_fn(|i| {
-                let payload = msgs.get(i).map_or(&[][..], |m| &data[m.0..m.0 + m.1]);
+                let payload = spans.get(i).map_or(&[][..], |&(at, len)| &data[at..at + len]);
                 [IoSlice::new(payload)]
             });
-            let addrs: [Option<SockaddrStorage>; SLOTS] =
-                std::array::from_fn(|i| msgs.get(i).map(|m| m.2));
             let sent = socket::sendmmsg(
                 fd,
                 &mut self.hdrs,
                 iovs.iter().take(k),
-                &addrs[..k],
+                &self.addrs[next..next + k],
                 [],
                 MsgFlags::MSG_DONTWAIT,
             )
@@ -165,7 +170,8 @@ impl SendBatch {
             }
         }
         self.data.clear();
-        self.msgs.clear();
+        self.spans.clear();
+        self.addrs.clear();
         failed
     }
 }

@@ -22,7 +22,6 @@ use mio::Token;
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
-use super::batch::SLOTS;
 use super::shard::{Bufs, Relay, Shard};
 use super::sink::{ClientSink, FrameSink};
 use super::sockets;
@@ -31,6 +30,9 @@ use proto::turn::Family;
 
 /// Batches read from one relay socket per turn before the others get theirs.
 const BATCHES_PER_SOCKET: usize = 4;
+/// Datagrams per `recvmmsg` on a relay socket: one peer's media, rarely more than a few at a time,
+/// and every slot costs set-up per call.
+const RELAY_SLOTS: usize = 8;
 
 /// Binds a relay socket for `rq` and completes the allocation (the response is in `out`), then
 /// ties the socket to its reader. Must be called with no engine borrow held.
@@ -159,7 +161,7 @@ fn drain_polled(shard: &Shard, bufs: &mut Bufs, now: Instant, t: Token) -> bool 
         .relay_poll
         .with(t, |entry| {
             for _ in 0..BATCHES_PER_SOCKET {
-                let n = match rx.recv(&*entry.sock, SLOTS) {
+                let n = match rx.recv(&*entry.sock, RELAY_SLOTS) {
                     Ok(n) => n,
                     Err(error) => {
                         tracing::debug!(%error, "relay socket receive error");
@@ -167,7 +169,7 @@ fn drain_polled(shard: &Shard, bufs: &mut Bufs, now: Instant, t: Token) -> bool 
                     }
                 };
                 let Some(id) = entry.alloc else {
-                    return n == SLOTS;
+                    return n == RELAY_SLOTS;
                 };
                 let mut engine = shard.engine.borrow_mut();
                 for (data, peer) in (0..n).filter_map(|i| rx.get(i)) {
@@ -175,7 +177,7 @@ fn drain_polled(shard: &Shard, bufs: &mut Bufs, now: Instant, t: Token) -> bool 
                         tx.push(&entry.client, out);
                     }
                 }
-                if n < SLOTS {
+                if n < RELAY_SLOTS {
                     return false;
                 }
             }
@@ -215,8 +217,8 @@ fn read_framed(
     let Bufs { rx, out, .. } = &mut *bufs;
     let mut n = 0;
     let _ = sock.try_io(Interest::READABLE, || {
-        n = rx.recv(sock, SLOTS)?;
-        if n < SLOTS {
+        n = rx.recv(sock, RELAY_SLOTS)?;
+        if n < RELAY_SLOTS {
             // Short batch: the socket is empty, let the runtime wait for the next edge.
             return Err(io::ErrorKind::WouldBlock.into());
         }
@@ -235,5 +237,5 @@ fn read_framed(
             k += 1;
         }
     }
-    (k, n == SLOTS)
+    (k, n == RELAY_SLOTS)
 }
