@@ -93,7 +93,7 @@ mod tests {
     use super::*;
 
     fn gw() -> Gateway {
-        serde_yaml::from_str(
+        serde_norway::from_str(
             "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: g, namespace: n}\nspec: {gatewayClassName: c, listeners: []}\n",
         )
         .unwrap()

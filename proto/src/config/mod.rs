@@ -117,7 +117,7 @@ fn parse_tree(text: &str) -> Result<serde_json::Value> {
     {
         return Ok(v);
     }
-    let value: serde_json::Value = serde_yaml::from_str(text)
+    let value: serde_json::Value = serde_norway::from_str(text)
         .map_err(|e| ConfigError::Syntax(format!("neither YAML nor JSON: {e}")))?;
     Ok(value)
 }
