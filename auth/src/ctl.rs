@@ -463,7 +463,7 @@ fn output(e: std::io::Error) -> CtlError {
 
 fn emit<T: Serialize>(v: &T, o: Output, out: &mut dyn Write) -> Result<()> {
     let text = match o {
-        Output::Yaml => serde_yaml::to_string(v)
+        Output::Yaml => serde_norway::to_string(v)
             .map(|y| format!("---\n{y}"))
             .map_err(|e| CtlError::Output(e.to_string()))?,
         _ => serde_json::to_string(v)

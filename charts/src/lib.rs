@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use serde_yaml::Value;
+use serde_norway::Value;
 
 /// What can go wrong while rendering a chart.
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +31,7 @@ pub enum Error {
     },
     /// helm printed something that is not YAML.
     #[error("helm output is not YAML: {0}")]
-    Yaml(#[from] serde_yaml::Error),
+    Yaml(#[from] serde_norway::Error),
 }
 
 /// Result of this crate's functions.
@@ -101,7 +101,7 @@ pub fn chart_path(chart: &str) -> PathBuf {
 /// Splits a multi-document YAML stream into its non-null documents.
 pub fn parse_documents(text: &str) -> Result<Vec<Value>> {
     let mut docs = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(text) {
+    for doc in serde_norway::Deserializer::from_str(text) {
         let value = <Value as serde::Deserialize>::deserialize(doc)?;
         if !value.is_null() {
             docs.push(value);

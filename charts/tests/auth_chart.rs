@@ -4,7 +4,7 @@
 //! other workloads.
 
 use charts::{find, template};
-use serde_yaml::Value;
+use serde_norway::Value;
 
 const CHART: &str = "stunner-gateway-operator";
 

@@ -8,7 +8,7 @@ mod common;
 
 use charts::of_kind;
 use common::chart;
-use serde_yaml::Value;
+use serde_norway::Value;
 
 fn by_name(docs: &[Value]) -> Vec<(String, Value)> {
     let mut crds: Vec<(String, Value)> = of_kind(docs, "CustomResourceDefinition")

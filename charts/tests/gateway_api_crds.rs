@@ -23,7 +23,7 @@ fn generated() -> String {
     );
     for crd in crds {
         out.push_str("---\n");
-        out.push_str(&serde_yaml::to_string(&crd).expect("crd yaml"));
+        out.push_str(&serde_norway::to_string(&crd).expect("crd yaml"));
     }
     out
 }

@@ -15,7 +15,7 @@ use common::{
 use operator::render::{CONTAINER_NAME, METRICS_PORT, METRICS_PORT_NAME};
 use scaler::metadata::TriggerMetadata;
 use scaler::source::direct::gateway_pod_selector;
-use serde_yaml::Value;
+use serde_norway::Value;
 
 const MONITORING: &[&str] = &["--set", "serviceMonitor.enabled=true"];
 
@@ -259,7 +259,7 @@ fn chart_services_monitors_and_budgets_select_their_own_pods() {
 fn scaler_selector(so: &Value) -> String {
     let ns = so["metadata"]["namespace"].as_str().expect("namespace");
     let md: std::collections::HashMap<String, String> =
-        serde_yaml::from_value(so["spec"]["triggers"][0]["metadata"].clone()).expect("metadata");
+        serde_norway::from_value(so["spec"]["triggers"][0]["metadata"].clone()).expect("metadata");
     let parsed = TriggerMetadata::parse(ns, &md).expect("the scaler accepts the trigger");
     gateway_pod_selector(parsed.gateway.as_ref().expect("gateway"))
 }
@@ -318,7 +318,7 @@ fn a_mismatched_selector_is_caught() {
     // The check above can fail: the old monitor selector, a Deployment label, selects no pod.
     let docs = chart(&[]);
     let op = operator_render(&docs, "stunner", false, false);
-    let old: Value = serde_yaml::from_str("{ stunner.l7mp.io/owned-by: stunner }").expect("yaml");
+    let old: Value = serde_norway::from_str("{ stunner.l7mp.io/owned-by: stunner }").expect("yaml");
     assert!(selects(&old, &op.workloads[0]["metadata"]["labels"]));
     assert!(!selects(&old, pod_labels(&op.workloads[0])));
     assert!(!selects_str("app=other", pod_labels(&op.workloads[0])));

@@ -3,7 +3,7 @@
 //! security in security.rs, cross-object links in links.rs, schemas in schemas.rs).
 
 use charts::{find, helm, of_kind, template};
-use serde_yaml::Value;
+use serde_norway::Value;
 
 const CHART: &str = "stunner-gateway-operator";
 const KEDA: &[&str] = &["--api-versions", "keda.sh/v1alpha1"];

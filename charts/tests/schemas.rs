@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 
 use charts::{charts_dir, template_text};
 use common::{CHART, chart, operator_render};
-use serde_yaml::Value;
+use serde_norway::Value;
 
 /// The oldest Kubernetes minor the chart supports (Chart.yaml `kubeVersion`).
 const OLDEST: &str = "1.30.0";
@@ -178,7 +178,7 @@ fn every_object_the_operator_renders_validates() {
     }
     let yaml = objects
         .iter()
-        .map(|o| serde_yaml::to_string(o).expect("yaml"))
+        .map(|o| serde_norway::to_string(o).expect("yaml"))
         .collect::<Vec<_>>()
         .join("---\n");
     assert_valid("operator-rendered objects", &yaml, objects.len());

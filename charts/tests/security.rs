@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use charts::{find, of_kind};
 use common::{chart, operator_render, pod_spec};
-use serde_yaml::Value;
+use serde_norway::Value;
 
 /// Volume types the `restricted` profile allows.
 const RESTRICTED_VOLUMES: [&str; 8] = [
@@ -133,7 +133,7 @@ fn every_pod_passes_the_restricted_profile() {
 
 #[test]
 fn the_profile_check_catches_violations() {
-    let pod: Value = serde_yaml::from_str(
+    let pod: Value = serde_norway::from_str(
         r#"
 hostNetwork: true
 securityContext: { runAsNonRoot: true }

@@ -407,7 +407,9 @@ async fn switching_to_a_daemon_set_applies_it_and_deletes_the_deployment() {
     );
 }
 
-#[tokio::test]
+// Virtual time: the throttle and the quiet period after the burst pass at once (the clock jumps
+// whenever every task waits), and the burst's 2 ms gaps are exactly 2 ms, never a slow machine's 400.
+#[tokio::test(start_paused = true)]
 async fn a_burst_of_changes_is_rendered_once() {
     const BURST: usize = 20;
     let throttle = Duration::from_millis(400);
@@ -445,7 +447,8 @@ async fn a_burst_of_changes_is_rendered_once() {
     assert_eq!(b.served().await.0, 404);
 }
 
-#[tokio::test]
+// Virtual time: the 1 s backoff and the 1.5 s quiet period after the clean pass cost nothing.
+#[tokio::test(start_paused = true)]
 async fn failed_writes_are_retried_without_any_new_event() {
     let b = Bench::start(fixtures(), Duration::from_millis(10));
     b.api.lock().unwrap().failing_applies = 1;

@@ -549,7 +549,7 @@ const DAEMON_SET: &str = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: { name
 async fn daemon_set_is_server_side_applied_and_orphans_deleted() {
     let (client, mut h) = mock();
     let r = Rendered {
-        daemon_sets: vec![serde_yaml::from_str(DAEMON_SET).unwrap()],
+        daemon_sets: vec![serde_norway::from_str(DAEMON_SET).unwrap()],
         // the Gateway switched from a Deployment to a DaemonSet; another Gateway went away
         orphans: vec![
             (
@@ -608,7 +608,7 @@ async fn daemon_set_is_server_side_applied_and_orphans_deleted() {
 async fn failed_daemon_set_apply_is_counted_and_the_rest_goes_on() {
     let (client, mut h) = mock();
     let r = Rendered {
-        daemon_sets: vec![serde_yaml::from_str(DAEMON_SET).unwrap()],
+        daemon_sets: vec![serde_norway::from_str(DAEMON_SET).unwrap()],
         orphans: vec![(OwnedKind::DaemonSet, ObjectKey::new("stunner", "gone"))],
         ..Rendered::default()
     };

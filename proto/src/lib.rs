@@ -6,13 +6,14 @@
 //!   config   stunnerd config v1 (upstream STUNner's schema), validation, defaults, CDS types
 //!   admin    stunnerd's /status and drain JSON
 //!   auth     the ICE/TURN credential API (upstream stunner-auth-service), TURN REST credentials
-//!   keda     KEDA's externalscaler gRPC service (tonic/prost generated)
+//!   keda     KEDA's externalscaler gRPC service (tonic/prost generated; feature `keda`)
 //!   tls      the one rustls crypto provider every TLS endpoint speaks with
 //! ```
 
 pub mod admin;
 pub mod auth;
 pub mod config;
+#[cfg(feature = "keda")]
 pub mod keda;
 pub mod tls;
 pub mod turn;

@@ -77,7 +77,7 @@ fn parse(text: &str) -> StunnerConfig {
 
 fn round_trip(c: &StunnerConfig) {
     let json = c.to_json();
-    let yaml = serde_yaml::to_string(c).expect("yaml");
+    let yaml = serde_norway::to_string(c).expect("yaml");
     for text in [json.as_str(), yaml.as_str()] {
         let mut again = StunnerConfig::parse_with_env(text, &|_| None).expect("re-parses");
         again.validate().expect("re-validates");

@@ -217,7 +217,7 @@ fn the_readme_scaled_object_keeps_its_promises() {
         .filter_map(|block| block.split("```").next())
         .find(|block| block.contains("kind: ScaledObject"))
         .expect("a ScaledObject example in the README");
-    let obj: serde_json::Value = serde_yaml::from_str(yaml).expect("the example parses");
+    let obj: serde_json::Value = serde_norway::from_str(yaml).expect("the example parses");
     let modelled = scaler::model::manifest::read(&obj).expect("the model reads the example");
     assert_eq!(modelled.policy.scale_in_step, 1);
     let (out, inn) = modelled

@@ -24,7 +24,7 @@ use real::{
     PASS, Proc, Prometheus, Scaler, Stunnerd, USER, free_port, poll, scratch_dir, workspace_bin,
 };
 use serde_json::Value as Json;
-use serde_yaml::Value;
+use serde_norway::Value;
 use testkit::turn::RawAlloc;
 
 const CHART: &str = "stunner-gateway-operator";
@@ -85,7 +85,7 @@ fn monitoring() -> Monitoring {
     };
     Monitoring {
         dashboard,
-        rules: serde_yaml::to_value(serde_yaml::Mapping::from_iter([(
+        rules: serde_norway::to_value(serde_norway::Mapping::from_iter([(
             Value::from("groups"),
             rule["spec"]["groups"].clone(),
         )]))
@@ -330,7 +330,7 @@ async fn dashboard_and_alerts_query_series_that_exist() {
         }
     });
 
-    let rules = serde_yaml::to_string(&m.rules).expect("rules yaml");
+    let rules = serde_norway::to_string(&m.rules).expect("rules yaml");
     let prom = Prometheus::start_with(
         &http,
         &scrape_config(&m, stunnerd.metrics, scaler.http, op_metrics),

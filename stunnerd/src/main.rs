@@ -79,7 +79,7 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(stunnerd::run(opts)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(stunnerd::RunError::Config(error)) => {
+        Err(error) if error.is_bad_configuration() => {
             tracing::error!(%error, "bad configuration");
             ExitCode::from(64)
         }

@@ -14,6 +14,7 @@ use crate::config_source::{self, SourceError, SourceOptions};
 use crate::control::Control;
 use crate::driver::{Dataplane, DriverOptions};
 use crate::engine::Shared;
+use crate::limits::{LimitError, Limits};
 use crate::metrics::{Metrics, StatsHub};
 use crate::servers::HttpServers;
 
@@ -57,15 +58,45 @@ pub struct Options {
     pub set_log_level: Option<LogLevelSetter>,
 }
 
-/// Why the daemon stopped with an error.
+/// Why the daemon stopped with an error. [`RunError::is_bad_configuration`] tells the errors the
+/// user fixes in the configuration (exit code 64) from failures to run.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// The configuration is unusable (exit code 64).
+    /// The config, its origin or the dataplane id is unusable (exit code 64).
     #[error("bad configuration: {0}")]
-    Config(String),
-    /// Anything else.
-    #[error(transparent)]
-    Other(#[from] anyhow::Error),
+    Config(SourceError),
+    /// A resource limit from the environment (`STUNNER_*`) is malformed (exit code 64).
+    #[error("bad configuration: {0}")]
+    Limits(#[from] LimitError),
+    /// The config could not be obtained: the file is unreadable, the CDS server unreachable or
+    /// answering something other than a config.
+    #[error("cannot get the config: {0}")]
+    Source(SourceError),
+    /// The dataplane's worker threads could not start.
+    #[error("cannot start the dataplane: {0}")]
+    Dataplane(#[source] std::io::Error),
+    /// The SIGTERM/SIGINT handlers could not be installed.
+    #[error("cannot install the signal handlers: {0}")]
+    Signal(#[source] std::io::Error),
+}
+
+impl RunError {
+    /// Whether the user has to fix the configuration (exit code 64, `EX_USAGE`), rather than
+    /// something that may work on a retry (exit code 1).
+    pub fn is_bad_configuration(&self) -> bool {
+        matches!(self, Self::Config(_) | Self::Limits(_))
+    }
+}
+
+impl From<SourceError> for RunError {
+    fn from(e: SourceError) -> Self {
+        match e {
+            SourceError::Config(_)
+            | SourceError::InvalidOrigin { .. }
+            | SourceError::MissingId(_) => Self::Config(e),
+            SourceError::Io { .. } | SourceError::Server(_) => Self::Source(e),
+        }
+    }
 }
 
 /// Runs the daemon until a signal-initiated drain completes.
@@ -86,7 +117,7 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
         hub.clone(),
         control.draining_flag(),
     ));
-    let limits = crate::limits::Limits::from_env().map_err(|e| RunError::Config(e.to_string()))?;
+    let limits = Limits::from_env()?;
     let driver = DriverOptions {
         threads,
         udp_sockets: if opts.udp_thread_num == 0 {
@@ -101,7 +132,7 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
         max_lifetime: opts.max_lifetime,
         limits,
     };
-    let dataplane = Dataplane::start(driver, shared.clone(), hub).map_err(anyhow::Error::from)?;
+    let dataplane = Dataplane::start(driver, shared.clone(), hub).map_err(RunError::Dataplane)?;
     let admin_opts = AdminOptions {
         admin_token: opts.admin_token.clone(),
     };
@@ -130,26 +161,15 @@ async fn config_stream(opts: &Options) -> Result<Option<mpsc::Receiver<StunnerCo
     };
     let source = SourceOptions::from_identity(opts.id.clone(), opts.node.clone());
     if opts.watch {
-        let rx = config_source::watch(&origin, source).map_err(source_error)?;
+        let rx = config_source::watch(&origin, source)?;
         return Ok(Some(rx));
     }
-    let cfg = config_source::load(&origin, &source)
-        .await
-        .map_err(source_error)?;
+    let cfg = config_source::load(&origin, &source).await?;
     let (tx, rx) = mpsc::channel(1);
     let _ = tx.send(cfg).await;
     // Keep the sender alive so the loop does not see a closed channel.
     std::mem::forget(tx);
     Ok(Some(rx))
-}
-
-fn source_error(e: SourceError) -> RunError {
-    match e {
-        SourceError::Config(_) | SourceError::InvalidOrigin { .. } | SourceError::MissingId(_) => {
-            RunError::Config(e.to_string())
-        }
-        other => RunError::Config(other.to_string()),
-    }
 }
 
 struct Loop {
@@ -166,8 +186,8 @@ impl Loop {
         &mut self,
         mut configs: Option<mpsc::Receiver<StunnerConfig>>,
     ) -> Result<(), RunError> {
-        let mut sigterm = signal(SignalKind::terminate()).map_err(anyhow::Error::from)?;
-        let mut sigint = signal(SignalKind::interrupt()).map_err(anyhow::Error::from)?;
+        let mut sigterm = signal(SignalKind::terminate()).map_err(RunError::Signal)?;
+        let mut sigint = signal(SignalKind::interrupt()).map_err(RunError::Signal)?;
         let mut drain_poll = tokio::time::interval(DRAIN_POLL);
         loop {
             tokio::select! {
@@ -270,5 +290,25 @@ async fn recv(rx: &mut Option<mpsc::Receiver<StunnerConfig>>) -> Option<StunnerC
     match rx {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_configuration_errors_are_bad_configuration() {
+        let origin = config_source::Origin::parse("ftp://x").unwrap_err();
+        assert!(RunError::from(origin).is_bad_configuration());
+        assert!(RunError::from(SourceError::MissingId(String::new())).is_bad_configuration());
+        let io = SourceError::Io {
+            context: "connecting to the CDS server".into(),
+            source: std::io::ErrorKind::ConnectionRefused.into(),
+        };
+        assert!(!RunError::from(io).is_bad_configuration());
+        assert!(!RunError::from(SourceError::Server("HTTP 503".into())).is_bad_configuration());
+        let sig = RunError::Signal(std::io::ErrorKind::Other.into());
+        assert!(!sig.is_bad_configuration());
     }
 }

@@ -6,7 +6,7 @@
 use charts::{find, of_kind};
 use operator::render::{RenderOptions, render};
 use operator::store::Snapshot;
-use serde_yaml::Value;
+use serde_norway::Value;
 
 /// The chart under test.
 pub const CHART: &str = "stunner-gateway-operator";
@@ -153,7 +153,7 @@ pub fn operator_render(docs: &[Value], namespace: &str, keda: bool, daemon_set: 
             if kind == "Dataplane" && daemon_set {
                 doc["spec"]["dataplaneResource"] = Value::from("DaemonSet");
             }
-            let text = serde_yaml::to_string(&doc).expect("yaml");
+            let text = serde_norway::to_string(&doc).expect("yaml");
             snap.apply_manifests(&text).expect("chart object loads");
         }
     }
@@ -174,5 +174,5 @@ pub fn operator_render(docs: &[Value], namespace: &str, keda: bool, daemon_set: 
 
 /// A typed object as YAML, with `apiVersion` and `kind` as the API server would receive it.
 pub fn to_value<T: serde::Serialize>(obj: &T) -> Value {
-    serde_yaml::to_value(obj).expect("serialize rendered object")
+    serde_norway::to_value(obj).expect("serialize rendered object")
 }

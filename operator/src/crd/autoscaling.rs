@@ -127,7 +127,7 @@ mod tests {
     #[test]
     fn defaults_fill_an_minimal_spec() {
         let a: AutoscalingSpec =
-            serde_yaml::from_str("scalerAddress: scaler.stunner-system.svc:9090").unwrap();
+            serde_norway::from_str("scalerAddress: scaler.stunner-system.svc:9090").unwrap();
         assert_eq!(
             (
                 a.min_replicas,
@@ -147,14 +147,15 @@ mod tests {
         let yaml = "{ minReplicas: 4, maxReplicas: 2, drainTimeoutSeconds: -5, source: prometheus, \
             serverAddress: 'http://mimir/prometheus', query: 'sum(x)', customHeaders: 'X-Scope-OrgID=t', \
             scalerAddress: 's:1' }";
-        let a: AutoscalingSpec = serde_yaml::from_str(yaml).unwrap();
+        let a: AutoscalingSpec = serde_norway::from_str(yaml).unwrap();
         assert_eq!(a.source.as_str(), "prometheus");
         assert_eq!(a.custom_headers.as_deref(), Some("X-Scope-OrgID=t"));
         assert_eq!((a.effective_min(), a.effective_max()), (4, 4));
         assert_eq!(a.drain_timeout(), 0);
         assert!(
-            serde_yaml::from_str::<AutoscalingSpec>("{ source: kafka, scalerAddress: s }").is_err()
+            serde_norway::from_str::<AutoscalingSpec>("{ source: kafka, scalerAddress: s }")
+                .is_err()
         );
-        assert!(serde_yaml::from_str::<AutoscalingSpec>("{ minReplicas: 1 }").is_err());
+        assert!(serde_norway::from_str::<AutoscalingSpec>("{ minReplicas: 1 }").is_err());
     }
 }

@@ -151,7 +151,7 @@ spec:
   terminationGracePeriodSeconds: 3600
   enableMetricsEndpoint: true
 "#;
-        let dp: Dataplane = serde_yaml::from_str(yaml).unwrap();
+        let dp: Dataplane = serde_norway::from_str(yaml).unwrap();
         assert_eq!(dp.spec.image.as_deref(), Some("l7mp/stunnerd:latest"));
         assert_eq!(
             dp.spec.dataplane_resource,

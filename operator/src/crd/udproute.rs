@@ -111,7 +111,7 @@ spec:
           port: 10000
           endPort: 20000
 "#;
-        let r: UDPRoute = serde_yaml::from_str(yaml).unwrap();
+        let r: UDPRoute = serde_norway::from_str(yaml).unwrap();
         let b = &r.spec.rules[0].backend_refs[0];
         assert_eq!(b.kind.as_deref(), Some("Service"));
         assert_eq!(b.group.as_deref(), Some(""));

@@ -3,13 +3,15 @@
 //! 2. the LoadBalancer status of the Gateway's Service (per-port status first, then the first
 //!    ingress; IP before hostname),
 //! 3. the first Node's ExternalIP with the Service port's NodePort.
+//!
+//! Owns [`Addresses`], the per-render index of the public Service of each Gateway and the Node
+//! address.
 
 use std::collections::HashMap;
 
 use gateway_api::gateways::Gateway;
 use k8s_openapi::api::core::v1::{Service, ServicePort};
 
-use super::context::Context;
 use super::keys;
 use super::listener::{ListenerPlan, service_protocol};
 use crate::store::{ObjectKey, Snapshot};
@@ -25,17 +27,40 @@ pub(crate) struct PublicAddr {
     pub(crate) kind: &'static str,
 }
 
-/// The public address of each listener (`None` where none is known yet).
-pub(crate) fn find(
-    ctx: &Context<'_>,
+/// What finding public addresses reads, indexed once per render.
+pub(crate) struct Addresses<'a> {
+    /// The public Service of each Gateway (`ns/name`).
+    public_services: HashMap<String, &'a Service>,
+    /// ExternalIP of the first Node that has one (NodePort fallback).
+    node_ip: Option<String>,
+}
+
+impl<'a> Addresses<'a> {
+    /// Indexes the snapshot's Services and Nodes.
+    pub(crate) fn new(snap: &'a Snapshot) -> Self {
+        Self {
+            public_services: public_services(snap),
+            node_ip: first_node_ip(snap),
+        }
+    }
+
+    /// The public address of each listener (`None` where none is known yet).
+    pub(crate) fn find(&self, gw: &Gateway, plans: &[ListenerPlan<'_>]) -> Vec<Option<PublicAddr>> {
+        let svc = self
+            .public_services
+            .get(&ObjectKey::of(gw).to_string())
+            .copied();
+        find(svc, self.node_ip.as_deref(), gw, plans)
+    }
+}
+
+/// The public address of each listener given the Gateway's Service and the Node address.
+fn find(
+    svc: Option<&Service>,
+    node_ip: Option<&str>,
     gw: &Gateway,
     plans: &[ListenerPlan<'_>],
 ) -> Vec<Option<PublicAddr>> {
-    let svc = ctx
-        .public_services
-        .get(&ObjectKey::of(gw).to_string())
-        .copied();
-    let node_ip = ctx.node_ip.clone();
     plans
         .iter()
         .map(|p| {
@@ -52,7 +77,7 @@ pub(crate) fn find(
             })?;
             requested(gw, sp)
                 .or_else(|| load_balancer(svc, idx, sp))
-                .or_else(|| node_port(node_ip.as_deref(), sp))
+                .or_else(|| node_port(node_ip, sp))
         })
         .collect()
 }
@@ -125,7 +150,7 @@ fn port(p: i32) -> Option<u16> {
 
 /// The Service annotated for each Gateway (`ns/name`), preferring LoadBalancer > ExternalName >
 /// NodePort > ClusterIP (the operator's own Service normally is the only candidate).
-pub(crate) fn public_services(snap: &Snapshot) -> HashMap<String, &Service> {
+fn public_services(snap: &Snapshot) -> HashMap<String, &Service> {
     let rank = |s: &Service| match s.spec.as_ref().and_then(|s| s.type_.as_deref()) {
         Some("LoadBalancer") => 3,
         Some("ExternalName") => 2,
@@ -153,7 +178,7 @@ pub(crate) fn public_services(snap: &Snapshot) -> HashMap<String, &Service> {
 }
 
 /// ExternalIP of the first Node (by name) that has one.
-pub(crate) fn first_node_ip(snap: &Snapshot) -> Option<String> {
+fn first_node_ip(snap: &Snapshot) -> Option<String> {
     snap.nodes.values().find_map(|n| {
         n.status
             .as_ref()?

@@ -9,7 +9,8 @@
 //!   name would add a second stunnerd to an adopted pod;
 //! - the pod annotation naming the Gateway, as upstream's pods carry it;
 //! - upstream's label filter: Gateway labels that belong to GitOps tools (ArgoCD, Flux, kubectl
-//!   applysets) are not copied onto the Deployment, or those tools would prune or fight over it.
+//!   applysets) are not copied onto the Deployment, or those tools would prune or fight over it
+//!   (the keys: [`super::options::DEFAULT_LABEL_FILTER`]).
 
 use std::collections::BTreeMap;
 
@@ -23,17 +24,6 @@ use crate::store::ObjectKey;
 
 /// Name of the stunnerd container, as upstream's operator names it.
 pub const CONTAINER_NAME: &str = "stunner-daemon";
-
-/// Upstream's default label filter (`DefaultLabelFilter`): Gateway label keys never copied onto
-/// the dataplane object.
-pub const DEFAULT_LABEL_FILTER: [&str; 6] = [
-    "applyset.kubernetes.io/part-of",
-    "applyset.k8s.io/part-of",
-    "app.kubernetes.io/managed-by",
-    "argocd.argoproj.io/instance",
-    "kustomize.toolkit.fluxcd.io/name",
-    "kustomize.toolkit.fluxcd.io/namespace",
-];
 
 /// Upstream's selector of a Gateway's dataplane pods: `app`, gateway name and namespace, each
 /// as an `In` expression with one value.
@@ -103,7 +93,7 @@ mod tests {
     use super::*;
 
     fn gw() -> Gateway {
-        serde_yaml::from_str(
+        serde_norway::from_str(
             "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: g, namespace: n}\nspec: {gatewayClassName: c, listeners: []}\n",
         )
         .unwrap()

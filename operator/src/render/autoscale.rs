@@ -24,8 +24,10 @@ use kube::ResourceExt;
 use super::keda::{
     self, Advanced, Fallback, HpaConfig, ScaleTargetRef, ScaledObject, ScaledObjectSpec, Trigger,
 };
+use super::keys;
+use super::options::RenderOptions;
+use super::output::Rendered;
 use super::service::owned_labels;
-use super::{RenderOptions, Rendered, keys};
 use crate::crd::AutoscalingSpec;
 use crate::store::ObjectKey;
 

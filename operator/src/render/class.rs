@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use gateway_api::gatewayclasses::{GatewayClass, GatewayClassStatus};
 
-use super::RenderOptions;
+use super::options::RenderOptions;
 use super::status::{Cond, CondType, Reason, stamp};
 use crate::crd::{GROUP, GatewayConfig};
 use crate::store::{ObjectKey, Snapshot};

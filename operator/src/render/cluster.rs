@@ -2,17 +2,25 @@
 //! backend Services' EndpointSlices (ready or not: a pod that is terminating or not yet ready may
 //! still carry media) plus the ClusterIP, and the prefixes of StaticServices; a backend `port`
 //! (and `endPort`) restricts each endpoint to `:<port-endPort>`. With
-//! [`super::RenderOptions::require_backend_grants`], a backend in another namespace is used only
+//! [`super::options::RenderOptions::require_backend_grants`], a backend in another namespace is used only
 //! when a ReferenceGrant there permits the route (`RefNotPermitted` otherwise).
+//!
+//! Owns the index of EndpointSlices by Service, which nothing else reads.
 
+use std::collections::HashMap;
+
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use proto::config::{ClusterConfig, ClusterProtocol, ClusterType};
 
-use super::context::{Context, Route, RouteApi};
 use super::grants;
 use super::listener::GATEWAY_GROUP;
+use super::routes::{Route, RouteApi};
 use super::status::Reason;
 use crate::crd::{BackendRef, GROUP};
-use crate::store::ObjectKey;
+use crate::store::{ObjectKey, Snapshot};
+
+/// Label EndpointSlices carry naming their Service.
+const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
 /// The cluster of a route and whether all its backends resolved.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,8 +36,52 @@ enum Backend {
     Static,
 }
 
+/// Renders the cluster of each route, in the order of `routes`. With `require_grants`, a backend
+/// in another namespace needs a ReferenceGrant.
+pub(crate) fn render_all(
+    snap: &Snapshot,
+    require_grants: bool,
+    routes: &[Route<'_>],
+) -> Vec<ClusterResult> {
+    let backends = Backends {
+        snap,
+        slices: slices_by_service(snap),
+        require_grants,
+    };
+    routes.iter().map(|r| render(&backends, r)).collect()
+}
+
+/// What resolving a backend reads.
+struct Backends<'a> {
+    /// The snapshot (Services, StaticServices, ReferenceGrants).
+    snap: &'a Snapshot,
+    /// EndpointSlices by Service key.
+    slices: HashMap<ObjectKey, Vec<&'a EndpointSlice>>,
+    /// [`super::options::RenderOptions::require_backend_grants`].
+    require_grants: bool,
+}
+
+/// EndpointSlices by the key of the Service their label names.
+fn slices_by_service(snap: &Snapshot) -> HashMap<ObjectKey, Vec<&EndpointSlice>> {
+    let mut slices: HashMap<ObjectKey, Vec<&EndpointSlice>> = HashMap::new();
+    for (k, s) in &snap.endpoint_slices {
+        if let Some(svc) = s
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(SERVICE_NAME_LABEL))
+        {
+            slices
+                .entry(ObjectKey::new(&k.namespace, svc))
+                .or_default()
+                .push(s);
+        }
+    }
+    slices
+}
+
 /// Renders the cluster of one route.
-pub(crate) fn render(ctx: &Context<'_>, route: &Route<'_>) -> ClusterResult {
+fn render(ctx: &Backends<'_>, route: &Route<'_>) -> ClusterResult {
     let mut endpoints: Vec<String> = Vec::new();
     let mut resolved = Ok(());
     let mut any = false;
@@ -46,7 +98,7 @@ pub(crate) fn render(ctx: &Context<'_>, route: &Route<'_>) -> ClusterResult {
             ));
             continue;
         };
-        if ctx.opts.require_backend_grants && !backend_permitted(ctx, route, &kind, &key) {
+        if ctx.require_grants && !backend_permitted(ctx, route, &kind, &key) {
             resolved = Err((
                 Reason::RefNotPermitted,
                 format!(
@@ -94,7 +146,7 @@ fn backend_kind(b: &BackendRef) -> Option<Backend> {
 
 /// A ReferenceGrant (or the same namespace) lets `route` use the backend `key`.
 fn backend_permitted(
-    ctx: &Context<'_>,
+    ctx: &Backends<'_>,
     route: &Route<'_>,
     kind: &Backend,
     key: &ObjectKey,
@@ -115,7 +167,7 @@ fn backend_permitted(
 }
 
 /// EndpointSlice addresses then the ClusterIP; `None` when neither the Service nor any slice exists.
-fn service_endpoints(ctx: &Context<'_>, key: &ObjectKey) -> Option<Vec<String>> {
+fn service_endpoints(ctx: &Backends<'_>, key: &ObjectKey) -> Option<Vec<String>> {
     let svc = ctx.snap.services.get(key);
     let slices = ctx.slices.get(key);
     if svc.is_none() && slices.is_none() {
@@ -136,7 +188,7 @@ fn service_endpoints(ctx: &Context<'_>, key: &ObjectKey) -> Option<Vec<String>> 
     Some(out)
 }
 
-fn static_endpoints(ctx: &Context<'_>, key: &ObjectKey) -> Option<Vec<String>> {
+fn static_endpoints(ctx: &Backends<'_>, key: &ObjectKey) -> Option<Vec<String>> {
     ctx.snap
         .static_services
         .get(key)

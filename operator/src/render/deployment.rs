@@ -17,8 +17,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::ResourceExt;
 
+use super::keys;
+use super::options::RenderOptions;
 use super::service::{owned_labels, selector};
-use super::{RenderOptions, keys};
 use crate::crd::Dataplane;
 use crate::store::ObjectKey;
 

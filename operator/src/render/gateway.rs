@@ -10,12 +10,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::ResourceExt;
 use proto::config::{AdminConfig, ListenerConfig, StunnerConfig};
 
-use super::address::{self, PublicAddr};
+use super::address::PublicAddr;
 use super::context::Context;
 use super::listener::{self, GATEWAY_GROUP, ListenerPlan};
+use super::output::Rendered;
 use super::route::{self, Outcomes};
 use super::status::{Cond, CondType, Reason, stamp};
-use super::{Rendered, adopt, auth, autoscale, deployment, keys, service};
+use super::{adopt, auth, autoscale, deployment, keys, service};
 use crate::crd::{Dataplane, DataplaneResourceType, GROUP, GatewayConfig};
 use crate::store::ObjectKey;
 
@@ -33,7 +34,7 @@ pub(crate) fn render(
     let key = ObjectKey::of(gw);
     let plans = listener::plan(ctx.snap, gw);
     let attached = route::attach_all(ctx, gw, &plans, outcomes);
-    let addrs = address::find(ctx, gw, &plans);
+    let addrs = ctx.addresses.find(gw, &plans);
     let owner = owner_ref(gw);
     let dp_name = conf
         .spec

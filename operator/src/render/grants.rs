@@ -3,7 +3,7 @@
 //! and the target (`to`: group, kind, optional name). Same-namespace references always hold.
 //!
 //! Used for a Gateway listener's TLS `certificateRefs` (always, as Gateway API requires) and for
-//! route backendRefs only when [`super::RenderOptions::require_backend_grants`] is set: upstream
+//! route backendRefs only when [`super::options::RenderOptions::require_backend_grants`] is set: upstream
 //! STUNner documents cross-namespace backends as allowed without a grant, which stays the default.
 
 use gateway_api::referencegrants::ReferenceGrant;

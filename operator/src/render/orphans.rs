@@ -10,7 +10,8 @@ use std::collections::BTreeSet;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 
-use super::{OwnedKind, Rendered, keys};
+use super::keys;
+use super::output::{OwnedKind, Rendered};
 use crate::store::{ObjectKey, Objects, Snapshot};
 
 fn owned(meta: &ObjectMeta) -> bool {

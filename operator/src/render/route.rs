@@ -13,9 +13,10 @@ use gateway_api::gateways::{
     GatewayListenersAllowedRoutesNamespacesSelector as Selector,
 };
 
-use super::Rendered;
-use super::context::{Context, Route};
+use super::context::Context;
 use super::listener::{GATEWAY_GROUP, ListenerPlan};
+use super::output::Rendered;
+use super::routes::Route;
 use super::status::{Cond, CondType, Reason, stamp};
 use crate::store::ObjectKey;
 

@@ -16,7 +16,7 @@ pub enum ManifestError {
         /// 0-based document index.
         index: usize,
         /// Parser error.
-        source: serde_yaml::Error,
+        source: serde_norway::Error,
     },
     /// The document does not match the schema of its kind.
     #[error("document {index} ({kind}): {source}")]
@@ -56,7 +56,7 @@ fn put<K: DeserializeOwned + ResourceExt>(
 impl Snapshot {
     /// Adds (or replaces) every object of a multi-document manifest; empty documents are skipped.
     pub fn apply_manifests(&mut self, text: &str) -> Result<(), ManifestError> {
-        for (index, de) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        for (index, de) in serde_norway::Deserializer::from_str(text).enumerate() {
             let doc = serde_json::Value::deserialize(de)
                 .map_err(|source| ManifestError::Syntax { index, source })?;
             if doc.is_null() {

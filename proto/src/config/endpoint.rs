@@ -10,6 +10,42 @@ use std::net::IpAddr;
 
 use super::ClusterType;
 
+/// Why a cluster endpoint does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointError {
+    /// A bound of the port range is not a port number.
+    #[error("invalid port {0:?} in port range")]
+    InvalidPort(String),
+    /// The lower bound of the port range exceeds the upper one.
+    #[error("empty port range <{min}-{max}>")]
+    EmptyPortRange {
+        /// The lower bound given.
+        min: u16,
+        /// The upper bound given.
+        max: u16,
+    },
+    /// The endpoint ends in `>` but has no `:<` before it.
+    #[error("malformed port range in {0:?}, expected <host>:<min-max>")]
+    MalformedPortRange(String),
+    /// The part before `/` of a prefix is not an IP address.
+    #[error("invalid IP address in prefix {0:?}")]
+    InvalidPrefixAddress(String),
+    /// The prefix length is not a number up to 32 (IPv4) or 128 (IPv6).
+    #[error("invalid prefix length {len:?}, must be 0-{max}")]
+    InvalidPrefixLength {
+        /// The length as written.
+        len: String,
+        /// The largest length of the address family.
+        max: u8,
+    },
+    /// A STRICT_DNS endpoint that is neither an IP (prefix) nor a valid DNS name.
+    #[error("{0:?} is neither an IP address nor a DNS name")]
+    NotIpOrDnsName(String),
+    /// A STATIC endpoint that is not an IP (prefix).
+    #[error("{0:?} is not an IP address or prefix")]
+    NotIp(String),
+}
+
 /// Inclusive peer-port range of an endpoint; `0-65535` when the endpoint gives none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PortRange {
@@ -31,16 +67,16 @@ impl PortRange {
         (self.min..=self.max).contains(&port)
     }
 
-    fn parse(raw: &str) -> Result<Self, String> {
+    fn parse(raw: &str) -> Result<Self, EndpointError> {
         let (lo, hi) = raw.split_once('-').unwrap_or((raw, raw));
         let num = |s: &str| {
             s.trim()
                 .parse::<u16>()
-                .map_err(|_| format!("invalid port {:?} in port range", s.trim()))
+                .map_err(|_| EndpointError::InvalidPort(s.trim().to_owned()))
         };
         let (min, max) = (num(lo)?, num(hi)?);
         if min > max {
-            return Err(format!("empty port range <{min}-{max}>"));
+            return Err(EndpointError::EmptyPortRange { min, max });
         }
         Ok(Self { min, max })
     }
@@ -72,7 +108,7 @@ pub struct Endpoint {
 impl Endpoint {
     /// Parses one endpoint of a cluster of type `kind`. STRICT_DNS clusters accept DNS names as
     /// well as IPs; STATIC clusters only IPs and prefixes.
-    pub fn parse(raw: &str, kind: ClusterType) -> Result<Self, String> {
+    pub fn parse(raw: &str, kind: ClusterType) -> Result<Self, EndpointError> {
         let raw = raw.trim();
         let (host, ports) = split_port_range(raw)?;
         if let Some(prefix) = parse_prefix(host)? {
@@ -86,10 +122,8 @@ impl Endpoint {
                 host: EndpointHost::Dns(host.trim_end_matches('.').to_owned()),
                 ports,
             }),
-            ClusterType::StrictDns => {
-                Err(format!("{host:?} is neither an IP address nor a DNS name"))
-            }
-            ClusterType::Static => Err(format!("{host:?} is not an IP address or prefix")),
+            ClusterType::StrictDns => Err(EndpointError::NotIpOrDnsName(host.to_owned())),
+            ClusterType::Static => Err(EndpointError::NotIp(host.to_owned())),
         }
     }
 
@@ -144,26 +178,24 @@ impl fmt::Display for Endpoint {
     }
 }
 
-fn split_port_range(raw: &str) -> Result<(&str, PortRange), String> {
+fn split_port_range(raw: &str) -> Result<(&str, PortRange), EndpointError> {
     let Some(body) = raw.strip_suffix('>') else {
         return Ok((raw, PortRange::ANY));
     };
     let Some((host, range)) = body.rsplit_once(":<") else {
-        return Err(format!(
-            "malformed port range in {raw:?}, expected <host>:<min-max>"
-        ));
+        return Err(EndpointError::MalformedPortRange(raw.to_owned()));
     };
     Ok((host, PortRange::parse(range)?))
 }
 
-fn parse_prefix(host: &str) -> Result<Option<EndpointHost>, String> {
+fn parse_prefix(host: &str) -> Result<Option<EndpointHost>, EndpointError> {
     let (ip, len) = match host.split_once('/') {
         Some((ip, len)) => (ip, Some(len)),
         None => (host, None),
     };
     let Ok(ip) = ip.parse::<IpAddr>() else {
         return match len {
-            Some(_) => Err(format!("invalid IP address in prefix {host:?}")),
+            Some(_) => Err(EndpointError::InvalidPrefixAddress(host.to_owned())),
             None => Ok(None),
         };
     };
@@ -173,7 +205,12 @@ fn parse_prefix(host: &str) -> Result<Option<EndpointHost>, String> {
         None => max,
         Some(l) => match l.parse::<u8>() {
             Ok(l) if l <= max => l,
-            _ => return Err(format!("invalid prefix length {l:?}, must be 0-{max}")),
+            _ => {
+                return Err(EndpointError::InvalidPrefixLength {
+                    len: l.to_owned(),
+                    max,
+                });
+            }
         },
     };
     let addr = match ip {

@@ -23,11 +23,11 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    /// A field error at `path`.
-    pub fn field(path: impl fmt::Display, message: impl Into<String>) -> Self {
+    /// A field error at `path`; `message` is anything printable (a text or a typed error).
+    pub fn field(path: impl fmt::Display, message: impl fmt::Display) -> Self {
         Self::Field {
             path: path.to_string(),
-            message: message.into(),
+            message: message.to_string(),
         }
     }
 

@@ -20,18 +20,20 @@ mod types;
 mod validate;
 
 pub use cds::{ConfigList, ZERO_CONFIG_PASSWORD, ZERO_CONFIG_USERNAME};
-pub use endpoint::{Endpoint, EndpointHost, PortRange};
+pub use endpoint::{Endpoint, EndpointError, EndpointHost, PortRange};
 pub use enums::{AuthType, ClusterProtocol, ClusterType, ListenerProtocol};
 pub use env::{expand as expand_env, os_lookup};
 pub use error::{ConfigError, Result};
 pub use http::{
     DEFAULT_HEALTHCHECK_ENDPOINT, DEFAULT_HEALTHCHECK_PORT, DEFAULT_METRICS_PORT, HttpEndpoint,
-    parse_http_endpoint,
+    HttpEndpointError, parse_http_endpoint,
 };
 pub use types::{
     API_VERSION, AdminConfig, AuthConfig, ClusterConfig, ListenerConfig, StunnerConfig,
 };
-pub use validate::{DEFAULT_ADDRESS, DEFAULT_LOGLEVEL, DEFAULT_NAME, DEFAULT_PORT, DEFAULT_REALM};
+pub use validate::{
+    DEFAULT_ADDRESS, DEFAULT_LOGLEVEL, DEFAULT_NAME, DEFAULT_PORT, DEFAULT_REALM, PemError,
+};
 
 /// The environment variables a remote (CDS) config may name: the pod's own address, which the
 /// operator cannot know when it renders the config.
@@ -115,7 +117,7 @@ fn parse_tree(text: &str) -> Result<serde_json::Value> {
     {
         return Ok(v);
     }
-    let value: serde_json::Value = serde_yaml::from_str(text)
+    let value: serde_json::Value = serde_norway::from_str(text)
         .map_err(|e| ConfigError::Syntax(format!("neither YAML nor JSON: {e}")))?;
     Ok(value)
 }

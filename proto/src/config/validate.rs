@@ -186,22 +186,28 @@ impl ListenerConfig {
     }
 
     /// The PEM certificate, decoded from base64.
-    pub fn cert_pem(&self) -> Result<Vec<u8>, String> {
+    pub fn cert_pem(&self) -> Result<Vec<u8>, PemError> {
         decode_pem(&self.cert)
     }
 
     /// The PEM private key, decoded from base64.
-    pub fn key_pem(&self) -> Result<Vec<u8>, String> {
+    pub fn key_pem(&self) -> Result<Vec<u8>, PemError> {
         decode_pem(&self.key)
     }
 }
 
+/// Why a listener's certificate or key cannot be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PemError {
+    /// The field is not base64 (the config carries PEM text base64-encoded).
+    #[error("not valid base64: {0}")]
+    Base64(#[from] base64::DecodeError),
+}
+
 /// Base64 (standard alphabet, whitespace and line breaks ignored) to bytes.
-fn decode_pem(b64: &str) -> Result<Vec<u8>, String> {
+fn decode_pem(b64: &str) -> Result<Vec<u8>, PemError> {
     let compact: String = b64.chars().filter(|c| !c.is_whitespace()).collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(compact)
-        .map_err(|e| format!("not valid base64: {e}"))
+    Ok(base64::engine::general_purpose::STANDARD.decode(compact)?)
 }
 
 impl ClusterConfig {
@@ -223,7 +229,8 @@ impl ClusterConfig {
         let dot = if path.is_empty() { "" } else { "." };
         let at = |i| format!("{path}{dot}endpoints[{i}]");
         let parse = |(i, e): (usize, &String)| {
-            Endpoint::parse(e, self.cluster_type).map_err(|msg| ConfigError::field(at(i), msg))
+            Endpoint::parse(e, self.cluster_type)
+                .map_err(|e| ConfigError::field(at(i), e.to_string()))
         };
         self.endpoints.iter().enumerate().map(parse).collect()
     }

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep, timeout, timeout_at};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{Gate, Result, SourceError, SourceOptions};
+use super::{Gate, OriginError, Result, SourceError, SourceOptions};
 
 /// Largest HTTP answer accepted from the CDS server.
 const MAX_BODY_BYTES: u64 = 16 << 20;
@@ -30,27 +30,18 @@ pub struct CdsServer {
 
 impl CdsServer {
     /// Parses `http(s)://` or `ws(s)://host[:port][/ignored-path]`.
-    pub(super) fn parse(origin: &str) -> Result<Self, String> {
-        let (scheme, rest) = origin.split_once("://").ok_or("missing scheme")?;
+    pub(super) fn parse(origin: &str) -> Result<Self, OriginError> {
+        let (scheme, rest) = origin.split_once("://").ok_or(OriginError::MissingScheme)?;
         let tls = match scheme.to_ascii_lowercase().as_str() {
             "http" | "ws" => false,
             // No TLS client is built in: refuse at start-up rather than fail on every connect.
-            "https" | "wss" => {
-                return Err(format!(
-                    "{scheme}:// CDS origins are not supported (no TLS client); use http:// or ws:// \
-                     (the CDS server runs inside the cluster)"
-                ));
-            }
-            other => {
-                return Err(format!(
-                    "unsupported scheme {other:?}; use file://, http(s):// or ws(s)://"
-                ));
-            }
+            "https" | "wss" => return Err(OriginError::TlsUnsupported(scheme.to_owned())),
+            other => return Err(OriginError::UnsupportedScheme(other.to_owned())),
         };
         let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
         let authority = authority.rsplit('@').next().unwrap_or_default();
         if authority.is_empty() {
-            return Err("missing host".into());
+            return Err(OriginError::MissingHost);
         }
         Ok(Self {
             authority: authority.to_owned(),

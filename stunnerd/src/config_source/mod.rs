@@ -32,7 +32,7 @@ pub enum SourceError {
         /// The origin as given.
         origin: String,
         /// What is wrong with it.
-        reason: String,
+        reason: OriginError,
     },
     /// A CDS origin needs the dataplane identity `namespace/name` (`--id` or
     /// `STUNNER_NAMESPACE`/`STUNNER_NAME`).
@@ -52,6 +52,29 @@ pub enum SourceError {
     /// The config was obtained but is invalid.
     #[error("invalid config: {0}")]
     Config(#[from] ConfigError),
+}
+
+/// What is wrong with a config origin string.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OriginError {
+    /// The origin is empty.
+    #[error("empty")]
+    Empty,
+    /// A URL-like origin without `scheme://`.
+    #[error("missing scheme")]
+    MissingScheme,
+    /// `https://` or `wss://`: stunnerd has no TLS client for CDS.
+    #[error(
+        "{0}:// CDS origins are not supported (no TLS client); use http:// or ws:// \
+         (the CDS server runs inside the cluster)"
+    )]
+    TlsUnsupported(String),
+    /// A scheme other than `file`, `http(s)` or `ws(s)`.
+    #[error("unsupported scheme {0:?}; use file://, http(s):// or ws(s)://")]
+    UnsupportedScheme(String),
+    /// Nothing between `scheme://` and the path.
+    #[error("missing host")]
+    MissingHost,
 }
 
 /// Result alias of this module.
@@ -114,21 +137,19 @@ pub enum Origin {
 impl Origin {
     /// Parses `path`, `file://path`, `http(s)://host[:port]` or `ws(s)://host[:port]`.
     pub fn parse(origin: &str) -> Result<Self> {
-        let invalid = |reason: &str| SourceError::InvalidOrigin {
+        let invalid = |reason| SourceError::InvalidOrigin {
             origin: origin.into(),
-            reason: reason.into(),
+            reason,
         };
         let trimmed = origin.trim();
         if trimmed.is_empty() {
-            return Err(invalid("empty"));
+            return Err(invalid(OriginError::Empty));
         }
         if let Some(path) = trimmed.strip_prefix("file://") {
             return Ok(Self::File(PathBuf::from(path)));
         }
         match trimmed.split_once("://") {
-            Some(_) => CdsServer::parse(trimmed)
-                .map(Self::Cds)
-                .map_err(|r| invalid(&r)),
+            Some(_) => CdsServer::parse(trimmed).map(Self::Cds).map_err(invalid),
             None => Ok(Self::File(PathBuf::from(trimmed))),
         }
     }

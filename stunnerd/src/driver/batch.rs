@@ -148,7 +148,9 @@ impl SendBatch {
             let k = spans.len().min(SLOTS);
             let data = &self.data;
             let iovs: [[IoSlice<'_>; 1]; SLOTS] = std::array::from_fn(|i| {
-                let payload = spans.get(i).map_or(&[][..], |&(at, len)| &data[at..at + len]);
+                let payload = spans
+                    .get(i)
+                    .map_or(&[][..], |&(at, len)| &data[at..at + len]);
                 [IoSlice::new(payload)]
             });
             let sent = socket::sendmmsg(
