@@ -50,11 +50,13 @@ pub(crate) fn allocate(
     let mut engine = shard.engine.borrow_mut();
     let id = engine.complete_allocate(now, rq, bound, out)?;
     let relay = engine.relay(id)?;
+    let frames = match sink {
+        ClientSink::Framed(frames) => Some(frames),
+        ClientSink::Udp(_) => None,
+    };
     relay.attach(id, |sock| {
-        let ClientSink::Framed(frames) = sink else {
-            unreachable!("only framed clients get a reader task");
-        };
-        tokio::task::spawn_local(serve_framed(shard.clone(), id, sock, frames)).abort_handle()
+        let task = serve_framed(shard.clone(), id, sock, frames?);
+        Some(tokio::task::spawn_local(task).abort_handle())
     });
     Some(id)
 }

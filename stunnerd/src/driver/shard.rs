@@ -123,10 +123,14 @@ impl Relay {
 
     /// Ties the relay to its allocation: the poll's entry learns the id, or `spawn` is given the
     /// runtime-registered socket and makes the reader task (aborted when the handle is dropped).
-    pub(crate) fn attach(&self, id: AllocId, spawn: impl FnOnce(Rc<UdpSocket>) -> AbortHandle) {
+    pub(crate) fn attach(
+        &self,
+        id: AllocId,
+        spawn: impl FnOnce(Rc<UdpSocket>) -> Option<AbortHandle>,
+    ) {
         match &self.sock {
             RelaySock::Polled { token, poll, .. } => poll.set_alloc(*token, id),
-            RelaySock::Task { sock, task } => task.set(Some(spawn(sock.clone()))),
+            RelaySock::Task { sock, task } => task.set(spawn(sock.clone())),
         }
     }
 }
