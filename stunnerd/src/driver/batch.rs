@@ -9,6 +9,8 @@ use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd};
 
 use nix::sys::socket::{self, MsgFlags, MultiHeaders, SockaddrStorage};
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
 
 /// Datagrams per batch.
 pub(crate) const SLOTS: usize = 32;
@@ -72,6 +74,24 @@ impl RecvBatch {
             }
             Err(nix::errno::Errno::EAGAIN) => Ok(0),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// [`Self::recv`] on a socket of the runtime: a short batch also clears the socket's readiness,
+    /// so its task waits for the next edge instead of making a call only to learn `EAGAIN`.
+    pub(crate) fn recv_ready(&mut self, sock: &UdpSocket, max: usize) -> io::Result<usize> {
+        let max = max.clamp(1, SLOTS);
+        let mut n = 0;
+        let got = sock.try_io(Interest::READABLE, || {
+            n = self.recv(sock, max)?;
+            if n < max {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(())
+        });
+        match got {
+            Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
+            _ => Ok(n),
         }
     }
 

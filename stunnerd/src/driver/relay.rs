@@ -13,13 +13,11 @@
 //!   relay socket ─▶ its task ─▶ engine.handle_peer ─▶ FrameSink (awaited)
 //! ```
 
-use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::time::Instant;
 
 use mio::Token;
-use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
 use super::shard::{Bufs, Relay, Shard};
@@ -217,15 +215,7 @@ fn read_framed(
 ) -> (usize, bool) {
     let mut bufs = shard.bufs.borrow_mut();
     let Bufs { rx, out, .. } = &mut *bufs;
-    let mut n = 0;
-    let _ = sock.try_io(Interest::READABLE, || {
-        n = rx.recv(sock, RELAY_SLOTS)?;
-        if n < RELAY_SLOTS {
-            // Short batch: the socket is empty, let the runtime wait for the next edge.
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        Ok(())
-    });
+    let n = rx.recv_ready(sock, RELAY_SLOTS).unwrap_or(0);
     let now = Instant::now();
     let mut engine = shard.engine.borrow_mut();
     let mut k = 0;

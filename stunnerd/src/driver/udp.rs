@@ -3,15 +3,12 @@
 //! from the same socket (one `sendmmsg`), borrowing the worker's buffers and allocating nothing. A
 //! short batch means the socket is empty: no further call is made to learn so.
 
-use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::net::UdpSocket;
 use tokio::task::AbortHandle;
-
-use tokio::io::Interest;
 
 use super::batch::SLOTS;
 use super::ingress::Ingress;
@@ -69,20 +66,10 @@ async fn run(ingress: Ingress, sock: Rc<UdpSocket>) {
 fn serve_batch(ingress: &Ingress, sock: &Rc<UdpSocket>) -> bool {
     let mut bufs = ingress.shard.bufs.borrow_mut();
     let Bufs { rx, out, tx } = &mut *bufs;
-    let mut n = 0;
-    let received = sock.try_io(Interest::READABLE, || {
-        n = rx.recv(&**sock, SLOTS)?;
-        if n < SLOTS {
-            // Short batch: the socket is empty, let the runtime wait for the next edge.
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        Ok(())
-    });
-    if let Err(error) = received
-        && error.kind() != io::ErrorKind::WouldBlock
-    {
+    let n = rx.recv_ready(sock, SLOTS).unwrap_or_else(|error| {
         tracing::debug!(%error, "UDP receive error");
-    }
+        0
+    });
     let now = Instant::now();
     for i in 0..n {
         let Some((frame, client)) = rx.get(i) else {
