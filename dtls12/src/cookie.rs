@@ -46,7 +46,12 @@ impl CookieKey {
     }
 
     /// The cookie for `hello` from `client` at `now`.
-    pub(crate) fn make(&self, now: Instant, client: SocketAddr, hello: &ClientHello<'_>) -> [u8; LEN] {
+    pub(crate) fn make(
+        &self,
+        now: Instant,
+        client: SocketAddr,
+        hello: &ClientHello<'_>,
+    ) -> [u8; LEN] {
         self.at(self.period(now), client, hello)
     }
 
@@ -120,12 +125,18 @@ mod tests {
         assert!(key.verify(t0 + PERIOD, a, &hello(&[1; 32], &cookie)));
         assert!(!key.verify(t0 + 2 * PERIOD, a, &hello(&[1; 32], &cookie)));
         assert!(!key.verify(t0, b, &hello(&[1; 32], &cookie)), "other port");
-        assert!(!key.verify(t0, a, &hello(&[2; 32], &cookie)), "other random");
+        assert!(
+            !key.verify(t0, a, &hello(&[2; 32], &cookie)),
+            "other random"
+        );
         let mut bad = cookie;
         bad[LEN - 1] ^= 1;
         assert!(!key.verify(t0, a, &hello(&[1; 32], &bad)));
         assert!(!key.verify(t0, a, &hello(&[1; 32], &cookie[..LEN - 1])));
         let other = CookieKey::new(&SystemRandom::new(), t0).expect("key");
-        assert!(!other.verify(t0, a, &hello(&[1; 32], &cookie)), "other secret");
+        assert!(
+            !other.verify(t0, a, &hello(&[1; 32], &cookie)),
+            "other secret"
+        );
     }
 }

@@ -26,7 +26,10 @@ pub(crate) const TAG: usize = 16;
 
 impl Suite {
     /// Every suite, in the server's order of preference.
-    pub const ALL: [Self; 2] = [Self::EcdheEcdsaAes128GcmSha256, Self::EcdheEcdsaAes256GcmSha384];
+    pub const ALL: [Self; 2] = [
+        Self::EcdheEcdsaAes128GcmSha256,
+        Self::EcdheEcdsaAes256GcmSha384,
+    ];
 
     /// The IANA number.
     pub fn id(self) -> u16 {
@@ -190,7 +193,12 @@ impl RecordCipher {
 
     /// Appends the protected record `h` carrying `plain` to `out`. The explicit nonce is the
     /// record's epoch and sequence number, which never repeat under one key.
-    pub(crate) fn seal(&self, h: &RecordHeader, plain: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+    pub(crate) fn seal(
+        &self,
+        h: &RecordHeader,
+        plain: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
         let explicit = h.epoch_seq();
         h.write(EXPLICIT_NONCE + plain.len() + TAG, out);
         out.extend_from_slice(&explicit);
@@ -282,7 +290,13 @@ mod tests {
         let secret = hex("9bbe436ba940f017b17652849a71db35");
         let seed = hex("a0ba9f936cda311827a6f796ffd5198c");
         let mut out = [0u8; 100];
-        prf(hmac::HMAC_SHA256, &secret, b"test label", &[&seed], &mut out);
+        prf(
+            hmac::HMAC_SHA256,
+            &secret,
+            b"test label",
+            &[&seed],
+            &mut out,
+        );
         let want = hex(concat!(
             "e3f229ba727be17b8d122620557cd453c2aab21d07c3d495329b52d4e61edb5a6b301791e90d35c9c9a46b4e14baf9af",
             "0fa022f7077def17abfd3797c0564bab4fbc91666e9def9b97fce34f796789baa48082d122ee42c5a72e5a5110fff701",
@@ -296,7 +310,13 @@ mod tests {
         let secret = hex("b80b733d6ceefcdc71566ea48e5567df");
         let seed = hex("cd665cf6a8447dd6ff8b27555edb7465");
         let mut out = [0u8; 148];
-        prf(hmac::HMAC_SHA384, &secret, b"test label", &[&seed], &mut out);
+        prf(
+            hmac::HMAC_SHA384,
+            &secret,
+            b"test label",
+            &[&seed],
+            &mut out,
+        );
         let want = hex(concat!(
             "7b0c18e9ced410ed1804f2cfa34a336a1c14dffb4900bb5fd7942107e81c83cde9ca0faa60be9fe34f82b1233c9146a0",
             "e534cb400fed2700884f9dc236f80edd8bfa961144c9e8d792eca722a7b32fc3d416d473ebc2c5fd4abfdad05d918425",

@@ -59,8 +59,23 @@ pub enum Error {
     Crypto(&'static str),
 }
 
-/// Fuzzing entry: everything that parses bytes a client sent before any key is known.
+impl Error {
+    /// Whether the error ends an association: only what an attacker who can spoof the client's
+    /// address cannot cause once keys are in use (authenticated alerts and Finished), or a failed
+    /// handshake step.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            Self::BadFinished | Self::Alert(_) | Self::Crypto(_) | Self::Negotiation(_)
+        )
+    }
+}
+
+/// Fuzzing entry: everything that reads bytes a client sent before any key is known (records,
+/// fragments, the ClientHello) and the stateless [`accept`] path (cookie check, HelloVerifyRequest).
 pub fn fuzz_decode(pkt: &[u8]) {
+    use std::sync::OnceLock;
+    static CONFIG: OnceLock<Option<ServerConfig>> = OnceLock::new();
     if let Ok(records) = codec::records(pkt) {
         for (_, range) in records {
             if let Ok(frags) = codec::fragments(&pkt[range]) {
@@ -70,4 +85,40 @@ pub fn fuzz_decode(pkt: &[u8]) {
             }
         }
     }
+    let cfg = CONFIG.get_or_init(|| {
+        use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
+        let rng = ring::rand::SystemRandom::new();
+        let key = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).ok()?;
+        // The server never parses its own certificate: any bytes do here.
+        ServerConfig::new(vec![vec![0x30, 0]], key.as_ref(), std::time::Instant::now()).ok()
+    });
+    if let Some(cfg) = cfg {
+        let client = std::net::SocketAddr::from(([192, 0, 2, 1], 5000));
+        let _ = accept(cfg, std::time::Instant::now(), client, pkt);
+    }
+}
+
+/// Whether datagram `pkt` starts with an epoch-0 handshake record holding a ClientHello (a client
+/// starting a handshake, perhaps again from the address of an association).
+pub fn is_client_hello(pkt: &[u8]) -> bool {
+    matches!(
+        pkt,
+        [
+            codec::content::HANDSHAKE,
+            0xfe,
+            _,
+            0,
+            0,
+            _,
+            _,
+            _,
+            _,
+            _,
+            _,
+            _,
+            _,
+            codec::msg::CLIENT_HELLO,
+            ..
+        ]
+    )
 }

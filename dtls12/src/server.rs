@@ -39,9 +39,13 @@ const ECDSA_P256_SHA256: u16 = 0x0403;
 /// Named groups: x25519 and secp256r1.
 const X25519: u16 = 29;
 const SECP256R1: u16 = 23;
-/// Alert descriptions and levels this server reads.
+/// Alert levels and descriptions this server reads.
 const CLOSE_NOTIFY: u8 = 0;
 const FATAL: u8 = 2;
+/// Alert descriptions this server sends when a ClientHello has nothing in common with it.
+const HANDSHAKE_FAILURE: u8 = 40;
+const PROTOCOL_VERSION: u8 = 70;
+const INSUFFICIENT_SECURITY: u8 = 71;
 
 /// A listener's DTLS identity and cookie secret.
 pub struct ServerConfig {
@@ -94,6 +98,9 @@ pub enum Accept {
     Verify(Vec<u8>),
     /// The cookie is valid: a new association, and the datagrams of its first flight.
     Open(Box<Association>, Vec<Vec<u8>>),
+    /// A ClientHello with a valid cookie but nothing in common with this server (an old
+    /// version, only CBC suites): send this fatal alert back, so the client fails at once.
+    Refuse(Vec<u8>, Error),
     /// Not a ClientHello this server answers: drop it.
     Ignore(Error),
 }
@@ -106,6 +113,7 @@ pub fn accept(cfg: &ServerConfig, now: Instant, client: SocketAddr, pkt: &[u8]) 
             Ok(h) if cfg.cookies.verify(now, client, &h) => {
                 match Association::open(cfg, now, client, rec, seq, &h, body) {
                     Ok((a, flight)) => Accept::Open(Box::new(a), flight),
+                    Err(e @ Error::Negotiation(_)) => Accept::Refuse(refusal(rec, &e), e),
                     Err(e) => Accept::Ignore(e),
                 }
             }
@@ -130,7 +138,9 @@ fn hello(pkt: &[u8]) -> Result<(RecordHeader, u16, &[u8]), Error> {
     match frags.first() {
         Some(f) if f.typ == msg::CLIENT_HELLO && f.is_whole() => Ok((*h, f.seq, f.body)),
         Some(f) if f.typ == msg::CLIENT_HELLO => Err(Error::Unexpected("a fragmented ClientHello")),
-        _ => Err(Error::Unexpected("a handshake message other than a ClientHello")),
+        _ => Err(Error::Unexpected(
+            "a handshake message other than a ClientHello",
+        )),
     }
 }
 
@@ -159,6 +169,23 @@ fn verify_request(
     let mut out = Vec::with_capacity(RECORD_HEADER + message.len());
     h.write(message.len(), &mut out);
     out.extend_from_slice(&message);
+    out
+}
+
+/// A fatal alert answering the ClientHello in record `rec` (its version and sequence number).
+fn refusal(rec: RecordHeader, e: &Error) -> Vec<u8> {
+    let description = match e {
+        Error::Negotiation(what) if what.starts_with("version") => PROTOCOL_VERSION,
+        Error::Negotiation(what) if what.starts_with("cipher") => INSUFFICIENT_SECURITY,
+        _ => HANDSHAKE_FAILURE,
+    };
+    let h = RecordHeader {
+        content: content::ALERT,
+        ..rec
+    };
+    let mut out = Vec::with_capacity(RECORD_HEADER + 2);
+    h.write(2, &mut out);
+    out.extend_from_slice(&[FATAL, description]);
     out
 }
 
@@ -319,8 +346,10 @@ impl Association {
     }
 
     /// Handles datagram `pkt` from the client (decrypting in place): application data goes to
-    /// `deliver`, datagrams to send to `out`. Returns how many records were dropped (replayed,
-    /// unauthenticated, unexpected); an error ends the association.
+    /// `deliver`, datagrams to send to `out`. Returns how many records were dropped (malformed,
+    /// replayed, unauthenticated, or plaintext once the keys are in use: anyone can spoof those);
+    /// an error (an authenticated fatal alert or Finished that does not verify, a failed key
+    /// exchange) ends the association.
     pub fn handle(
         &mut self,
         now: Instant,
@@ -328,21 +357,25 @@ impl Association {
         out: &mut Vec<Vec<u8>>,
         deliver: &mut dyn FnMut(&[u8]),
     ) -> Result<usize, Error> {
-        let records = codec::records(pkt)?;
+        let Ok(records) = codec::records(pkt) else {
+            return Ok(1);
+        };
         let mut dropped = 0;
         for (h, range) in records {
             if self.phase == Phase::Closed {
                 break;
             }
             let body = &mut pkt[range];
-            match h.epoch {
-                0 => self.epoch0(now, &h, body, out)?,
-                1 => match self.epoch1(&h, body, out, deliver) {
-                    Ok(()) => {}
-                    Err(Error::Decrypt | Error::Replayed) => dropped += 1,
-                    Err(e) => return Err(e),
-                },
-                _ => dropped += 1,
+            let handled = match h.epoch {
+                0 if self.phase == Phase::Established => self.after_handshake0(&h, body, out),
+                0 => self.epoch0(now, &h, body, out),
+                1 => self.epoch1(&h, body, out, deliver),
+                _ => Err(Error::Unexpected("a record of an unknown epoch")),
+            };
+            match handled {
+                Ok(()) => {}
+                Err(e) if e.is_fatal() => return Err(e),
+                Err(_) => dropped += 1,
             }
         }
         Ok(dropped)
@@ -351,7 +384,9 @@ impl Association {
     /// Appends an application data record carrying `data` to `out`.
     pub fn seal(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
         if self.phase != Phase::Established {
-            return Err(Error::Unexpected("application data before the handshake completed"));
+            return Err(Error::Unexpected(
+                "application data before the handshake completed",
+            ));
         }
         self.seal_record(content::APPLICATION_DATA, data, out)
     }
@@ -370,7 +405,10 @@ impl Association {
 
     fn seal_record(&mut self, typ: u8, data: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
         let h = self.next_header(typ, 1)?;
-        let write = self.write.as_ref().ok_or(Error::Unexpected("no keys yet"))?;
+        let write = self
+            .write
+            .as_ref()
+            .ok_or(Error::Unexpected("no keys yet"))?;
         write.seal(&h, data, out)
     }
 
@@ -415,6 +453,27 @@ impl Association {
         }
     }
 
+    /// A plaintext record once established: only the client's key exchange again (our flight 6
+    /// was lost, so it resends flight 5) means something.
+    fn after_handshake0(
+        &mut self,
+        h: &RecordHeader,
+        body: &[u8],
+        out: &mut Vec<Vec<u8>>,
+    ) -> Result<(), Error> {
+        if h.content == content::CCS {
+            return Ok(());
+        }
+        let resend = h.content == content::HANDSHAKE
+            && codec::fragments(body)?
+                .iter()
+                .any(|f| f.typ == msg::CLIENT_KEY_EXCHANGE);
+        if !resend {
+            return Err(Error::Unexpected("a plaintext record after the handshake"));
+        }
+        self.resend_flight6(out)
+    }
+
     fn handshake0(
         &mut self,
         now: Instant,
@@ -422,10 +481,6 @@ impl Association {
         out: &mut Vec<Vec<u8>>,
     ) -> Result<(), Error> {
         let Some(hello_seq) = self.pending.as_ref().map(|p| p.hello_seq) else {
-            // Established: the client resends flight 5, so our flight 6 was lost.
-            if f.typ == msg::CLIENT_KEY_EXCHANGE {
-                self.resend_flight6(out)?;
-            }
             return Ok(());
         };
         match f.typ {
@@ -440,21 +495,28 @@ impl Association {
                 Ok(())
             }
             msg::CLIENT_HELLO | msg::CLIENT_KEY_EXCHANGE => Ok(()),
-            _ => Err(Error::Unexpected("a handshake message this server did not ask for")),
+            _ => Err(Error::Unexpected(
+                "a handshake message this server did not ask for",
+            )),
         }
     }
 
     /// The client's ECDHE public key: derive the premaster, master and record keys.
     fn key_exchange(&mut self, body: &[u8]) -> Result<(), Error> {
-        let p = self.pending.as_mut().ok_or(Error::Unexpected("key exchange"))?;
+        let p = self
+            .pending
+            .as_mut()
+            .ok_or(Error::Unexpected("key exchange"))?;
         let public = codec::Reader::new(body).vec8()?;
-        let ephemeral = p.ephemeral.take().ok_or(Error::Unexpected("key exchange"))?;
-        let premaster = agreement::agree_ephemeral(
-            ephemeral,
-            &UnparsedPublicKey::new(p.group, public),
-            |s| s.to_vec(),
-        )
-        .map_err(|_| Error::Crypto("client ECDHE public key"))?;
+        let ephemeral = p
+            .ephemeral
+            .take()
+            .ok_or(Error::Unexpected("key exchange"))?;
+        let premaster =
+            agreement::agree_ephemeral(ephemeral, &UnparsedPublicKey::new(p.group, public), |s| {
+                s.to_vec()
+            })
+            .map_err(|_| Error::Crypto("client ECDHE public key"))?;
         codec::handshake(
             msg::CLIENT_KEY_EXCHANGE,
             p.hello_seq.wrapping_add(1),
@@ -514,8 +576,13 @@ impl Association {
             return Ok(());
         };
         let finished_seq = p.hello_seq.wrapping_add(2);
-        let Some(f) = frags.iter().find(|f| f.typ == msg::FINISHED && f.is_whole()) else {
-            return Err(Error::Unexpected("an encrypted handshake message other than Finished"));
+        let Some(f) = frags
+            .iter()
+            .find(|f| f.typ == msg::FINISHED && f.is_whole())
+        else {
+            return Err(Error::Unexpected(
+                "an encrypted handshake message other than Finished",
+            ));
         };
         let master = self.master.ok_or(Error::Unexpected("Finished"))?;
         let want = self

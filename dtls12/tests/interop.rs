@@ -30,6 +30,7 @@ struct Seen {
     verify_requests: usize,
     opened: usize,
     echoed: usize,
+    refused: usize,
     lost: usize,
     retransmissions: usize,
     flight6: usize,
@@ -90,7 +91,9 @@ async fn echo_server(
         let mut out = Vec::new();
         if let Some(a) = assocs.get_mut(&peer) {
             let mut data = Vec::new();
-            let handled = a.handle(Instant::now(), pkt, &mut out, &mut |d| data.push(d.to_vec()));
+            let handled = a.handle(Instant::now(), pkt, &mut out, &mut |d| {
+                data.push(d.to_vec())
+            });
             if handled.is_err() || a.is_closed() {
                 assocs.remove(&peer);
             } else {
@@ -112,6 +115,10 @@ async fn echo_server(
                     out.extend(flight);
                     assocs.insert(peer, *a);
                 }
+                Accept::Refuse(alert, _) => {
+                    seen.refused += 1;
+                    out.push(alert);
+                }
                 Accept::Ignore(_) => {}
             }
         }
@@ -121,13 +128,34 @@ async fn echo_server(
     }
 }
 
+/// A running echo server on loopback: its address, its stop switch and what it saw at the end.
+struct Running {
+    addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    seen: tokio::task::JoinHandle<Seen>,
+}
+
+impl Running {
+    async fn start(cfg: ServerConfig, lose: &'static [usize], lose_flight6: bool) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let sock = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
+        let addr = sock.local_addr().expect("addr");
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let limit = Duration::from_secs(20);
+        let seen = tokio::spawn(echo_server(sock, cfg, limit, stopped, lose, lose_flight6));
+        Self { addr, stop, seen }
+    }
+
+    async fn seen(self) -> Seen {
+        let _ = self.stop.send(());
+        self.seen.await.expect("server")
+    }
+}
+
 #[tokio::test]
 async fn webrtc_rs_client_handshakes_and_exchanges_data() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let sock = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
-    let server = sock.local_addr().expect("addr");
-    let (stop, stopped) = tokio::sync::oneshot::channel();
-    let srv = tokio::spawn(echo_server(sock, config(), Duration::from_secs(10), stopped, &[], false));
+    let srv = Running::start(config(), &[], false).await;
+    let server = srv.addr;
     for ems in [
         dtls::config::ExtendedMasterSecretType::Require,
         dtls::config::ExtendedMasterSecretType::Disable,
@@ -158,19 +186,19 @@ async fn webrtc_rs_client_handshakes_and_exchanges_data() {
         }
         conn.close().await.expect("close");
     }
-    let _ = stop.send(());
-    let seen = srv.await.expect("server");
+    let seen = srv.seen().await;
     assert_eq!(seen.opened, 2, "{seen:?}");
-    assert_eq!(seen.verify_requests, 2, "one stateless cookie round per client: {seen:?}");
+    assert_eq!(
+        seen.verify_requests, 2,
+        "one stateless cookie round per client: {seen:?}"
+    );
     assert_eq!(seen.echoed, 6, "{seen:?}");
 }
 
 #[tokio::test]
 async fn openssl_s_client_handshakes_and_exchanges_data() {
-    let sock = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
-    let server = sock.local_addr().expect("addr");
-    let (stop, stopped) = tokio::sync::oneshot::channel();
-    let srv = tokio::spawn(echo_server(sock, config(), Duration::from_secs(10), stopped, &[], false));
+    let srv = Running::start(config(), &[], false).await;
+    let server = srv.addr;
     let mut child = tokio::process::Command::new("openssl")
         .args(["s_client", "-dtls1_2", "-quiet", "-connect"])
         .arg(server.to_string())
@@ -192,8 +220,7 @@ async fn openssl_s_client_handshakes_and_exchanges_data() {
     assert_eq!(&got[..n], b"hello over dtls\n");
     drop(stdin);
     let _ = child.kill().await;
-    let _ = stop.send(());
-    let seen = srv.await.expect("server");
+    let seen = srv.seen().await;
     assert_eq!((seen.verify_requests, seen.opened), (1, 1), "{seen:?}");
 }
 
@@ -202,17 +229,14 @@ async fn openssl_s_client_handshakes_and_exchanges_data() {
 /// 6 on the client's repeated flight 5. A small MTU fragments the certificate chain.
 #[tokio::test]
 async fn lost_flights_are_resent_and_a_long_chain_is_fragmented() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let sock = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
-    let server = sock.local_addr().expect("addr");
     let cert = der(include_str!("data/cert.pem"));
     let key = der(include_str!("data/key.pem"));
     let cfg = ServerConfig::new(vec![cert.clone(), cert.clone(), cert], &key, Instant::now())
         .expect("config")
         .with_mtu(300);
-    let (stop, stopped) = tokio::sync::oneshot::channel();
     // Datagram 0 is the HelloVerifyRequest; flight 4 at MTU 300 is 8 datagrams or so.
-    let srv = tokio::spawn(echo_server(sock, cfg, Duration::from_secs(20), stopped, &[1, 3, 4], true));
+    let srv = Running::start(cfg, &[1, 3, 4], true).await;
+    let server = srv.addr;
     let client = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
     client.connect(server).await.expect("connect");
     let cfg = dtls::config::Config {
@@ -234,9 +258,50 @@ async fn lost_flights_are_resent_and_a_long_chain_is_fragmented() {
         .expect("echo in time")
         .expect("read");
     assert_eq!(&got[..n], b"after loss");
-    let _ = stop.send(());
-    let seen = srv.await.expect("server");
+    let seen = srv.seen().await;
     assert_eq!((seen.opened, seen.lost), (1, 4), "{seen:?}");
-    assert!(seen.flight6 >= 2, "flight 6 resent on the repeated flight 5: {seen:?}");
-    assert!(seen.retransmissions > 0, "flight 4 resent on the timer: {seen:?}");
+    assert!(
+        seen.flight6 >= 2,
+        "flight 6 resent on the repeated flight 5: {seen:?}"
+    );
+    assert!(
+        seen.retransmissions > 0,
+        "flight 4 resent on the timer: {seen:?}"
+    );
+}
+
+/// A client offering only CBC suites passes the cookie round, then gets a fatal alert at once
+/// (instead of retransmitting into silence) and no association.
+#[tokio::test]
+async fn a_cbc_only_client_is_refused_with_an_alert() {
+    let srv = Running::start(config(), &[], false).await;
+    let server = srv.addr;
+    let client = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    client.connect(server).await.expect("connect");
+    let cfg = dtls::config::Config {
+        insecure_skip_verify: true,
+        cipher_suites: vec![
+            dtls::cipher_suite::CipherSuiteId::Tls_Ecdhe_Ecdsa_With_Aes_256_Cbc_Sha,
+        ],
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let handshake = tokio::time::timeout(
+        Duration::from_secs(5),
+        dtls::conn::DTLSConn::new(Arc::new(client), cfg, true, None),
+    )
+    .await
+    .expect("the client gives up at once");
+    assert!(handshake.is_err(), "no association");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let seen = srv.seen().await;
+    assert_eq!(
+        (seen.verify_requests, seen.refused, seen.opened),
+        (1, 1, 0),
+        "{seen:?}"
+    );
 }

@@ -58,7 +58,7 @@ pub fn cds(data: &[u8]) {
     }
 }
 
-/// The DTLS demultiplexer's record parsing.
+/// DTLS record parsing and the stateless ClientHello path (cookie check, HelloVerifyRequest).
 pub fn dtls_demux(data: &[u8]) {
     stunnerd::fuzzing::dtls_datagram(data);
 }

@@ -160,6 +160,34 @@ fn dtls_cbc_and_short_records_do_not_kill_the_listener() {
     });
 }
 
+/// Anyone can put the client's address on a datagram: a plaintext (epoch 0) fatal alert or
+/// handshake record for an established association is ignored, and the association keeps serving.
+#[test]
+fn dtls_spoofed_plaintext_does_not_end_an_association() {
+    within(LIMIT, || {
+        let (ports, dtls_port) = (Ports::new(), free_port());
+        let sd = Stunnerd::start(ports, &dtls_yaml(ports, dtls_port), &[]);
+        let server = SocketAddr::from(([127, 0, 0, 1], dtls_port));
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async {
+            let (sock, conn) = dtls_connect(server, Vec::new()).await.expect("handshake");
+            assert!(dtls_binding_answers(&conn).await, "association serves");
+            let _ = sock
+                .send(&[21, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 99, 0, 2, 2, 40])
+                .await;
+            let _ = sock
+                .send(&[22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 98, 0, 1, 14])
+                .await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            assert!(
+                dtls_binding_answers(&conn).await,
+                "spoofed plaintext ignored"
+            );
+        });
+        assert_eq!(sd.metric("stunner_listener_connections", "dtls"), 1.0);
+    });
+}
+
 #[test]
 fn silent_tcp_connections_are_capped_per_ip_and_timed_out() {
     within(LIMIT, || {

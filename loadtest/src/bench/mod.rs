@@ -116,6 +116,9 @@ pub struct BenchArgs {
     /// Skip the TURN over TLS and DTLS comparison.
     #[arg(long, env = "BENCH_NO_SECURE")]
     pub no_secure: bool,
+    /// Only the TURN over TLS and DTLS comparison (`flows` profile without its UDP/TCP rows).
+    #[arg(long, env = "BENCH_SECURE_ONLY", conflicts_with = "no_secure")]
+    pub secure_only: bool,
 }
 
 /// Results for one thread count (`R`: the per-round results: UDP/TCP or TLS/DTLS).
@@ -372,7 +375,7 @@ pub fn bench(args: &BenchArgs) -> Result<BenchReport> {
             }
         }
         None => {
-            for &t in &threads {
+            for &t in threads.iter().filter(|_| !args.secure_only) {
                 configs.push(run.flows(&profile, t)?);
             }
             if !args.no_secure {

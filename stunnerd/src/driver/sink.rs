@@ -2,6 +2,7 @@
 //! frame on its connection ([`FrameSink`]: a TCP or TLS byte stream, or a DTLS association). Both
 //! the input path (responses) and the relay path (peer data) write through these.
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -94,7 +95,36 @@ enum Writer {
     /// A byte stream (TCP or TLS).
     Stream(Mutex<Box<dyn AsyncWrite + Unpin>>),
     /// A DTLS association: one frame per record.
-    Dtls(Arc<dtls::conn::DTLSConn>),
+    Dtls(DtlsWriter),
+}
+
+/// The write side of a DTLS association: seals a frame into a record and sends it from the
+/// listener socket, on the caller's thread (no task, no await but the send).
+pub(crate) struct DtlsWriter {
+    assoc: Rc<RefCell<dtls12::Association>>,
+    sock: Rc<UdpSocket>,
+    client: SocketAddr,
+}
+
+impl DtlsWriter {
+    /// Writes into association `assoc` of `client` on listener socket `sock`.
+    pub(crate) fn new(
+        assoc: Rc<RefCell<dtls12::Association>>,
+        sock: Rc<UdpSocket>,
+        client: SocketAddr,
+    ) -> Self {
+        Self {
+            assoc,
+            sock,
+            client,
+        }
+    }
+
+    async fn send(&self, frame: &[u8]) -> bool {
+        let mut record = Vec::with_capacity(frame.len() + dtls12::RECORD_OVERHEAD);
+        let sealed = self.assoc.borrow_mut().seal(frame, &mut record).is_ok();
+        sealed && self.sock.send_to(&record, self.client).await.is_ok()
+    }
 }
 
 impl std::fmt::Debug for FrameSink {
@@ -113,9 +143,9 @@ impl FrameSink {
     }
 
     /// The sink of a DTLS association.
-    pub(crate) fn dtls(conn: Arc<dtls::conn::DTLSConn>, stats: Arc<ListenerStats>) -> Self {
+    pub(crate) fn dtls(writer: DtlsWriter, stats: Arc<ListenerStats>) -> Self {
         Self {
-            wr: Writer::Dtls(conn),
+            wr: Writer::Dtls(writer),
             stats,
         }
     }
@@ -128,7 +158,7 @@ impl FrameSink {
                 let mut wr = wr.lock().await;
                 wr.write_all(frame).await.is_ok() && wr.flush().await.is_ok()
             }
-            Writer::Dtls(conn) => conn.write(frame, None).await.is_ok(),
+            Writer::Dtls(w) => w.send(frame).await,
         };
         if !sent {
             self.stats.drop_packet(DropReason::SendFailed);
