@@ -34,6 +34,8 @@ pub const DEFAULT_MTU: usize = 1200;
 /// The first retransmission timeout (RFC 6347 §4.2.4.1), doubled up to [`MAX_RTO`].
 const INITIAL_RTO: Duration = Duration::from_secs(1);
 const MAX_RTO: Duration = Duration::from_secs(8);
+/// Flight 4 goes out again on a repeated ClientHello at most this often.
+const MIN_RESEND: Duration = Duration::from_millis(250);
 /// ecdsa_secp256r1_sha256 (RFC 8446 numbering, same as RFC 5246's sha256/ecdsa pair).
 const ECDSA_P256_SHA256: u16 = 0x0403;
 /// Named groups: x25519 and secp256r1.
@@ -214,6 +216,7 @@ struct Pending {
     flight4: Vec<Vec<u8>>,
     next_rto: Duration,
     resend_at: Instant,
+    last_sent: Instant,
 }
 
 /// One client's DTLS association (sans-IO: datagrams in, datagrams and application data out).
@@ -305,6 +308,7 @@ impl Association {
             flight4,
             next_rto: INITIAL_RTO * 2,
             resend_at: now + INITIAL_RTO,
+            last_sent: now,
         }));
         Ok((a, datagrams))
     }
@@ -485,7 +489,12 @@ impl Association {
         };
         match f.typ {
             msg::CLIENT_HELLO if f.seq == hello_seq && self.read.is_none() => {
-                self.resend_flight4(now, out);
+                // The client's retransmission (our flight 4 was lost). Anyone can send one with the
+                // client's address: resend at most every MIN_RESEND, so spoofing amplifies nothing.
+                let last = self.pending.as_ref().map(|p| p.last_sent);
+                if last.is_some_and(|t| now.saturating_duration_since(t) >= MIN_RESEND) {
+                    self.resend_flight4(now, out);
+                }
                 Ok(())
             }
             msg::CLIENT_KEY_EXCHANGE if f.seq == hello_seq.wrapping_add(1) && f.is_whole() => {
@@ -700,6 +709,7 @@ impl Association {
             return;
         };
         out.extend(self.pack_epoch0(&p.flight4));
+        p.last_sent = now;
         p.resend_at = now + p.next_rto;
         p.next_rto = (p.next_rto * 2).min(MAX_RTO);
         self.pending = Some(p);

@@ -16,7 +16,11 @@ pub fn stun(data: &[u8]) {
     let _ = (m.username(), m.realm(), m.nonce(), m.error_code());
     let _ = (m.xor_peer_address(), m.xor_relayed_address(), m.data());
     let _ = (m.channel_number(), m.lifetime(), m.requested_transport());
-    let _ = (m.even_port(), m.reservation_token(), m.requested_address_family());
+    let _ = (
+        m.even_port(),
+        m.reservation_token(),
+        m.requested_address_family(),
+    );
     let _ = m.additional_address_family();
     let _ = m.xor_peer_addresses().count();
     let _ = m.unknown_comprehension_required().count();

@@ -27,7 +27,11 @@ impl Rng {
     }
 
     fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
     }
 }
 
@@ -137,6 +141,7 @@ fn builtin_seeds() -> Vec<Vec<u8>> {
     let mut hello = vec![22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 60, 1];
     hello.resize(13 + 60, 0);
     seeds.push(hello);
+    seeds.push(client_hello());
     let mut server_hello = vec![22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 1, 0, 60, 2];
     server_hello.resize(13 + 60, 9);
     seeds.push(server_hello);
@@ -158,6 +163,31 @@ type: STRICT_DNS, endpoints: [\"10.0.0.0/8:<1-9>\", example.com, \"::1\"]}\n"
     );
     seeds.push(b"timeout=30&x=1&timeout=18446744073709551615".to_vec());
     seeds
+}
+
+/// A well-formed DTLS 1.2 ClientHello record with a cookie and the extensions a WebRTC client
+/// sends (supported groups, signature algorithms, EMS, renegotiation info, point formats).
+fn client_hello() -> Vec<u8> {
+    let mut body = vec![0xfe, 0xfd];
+    body.extend_from_slice(&[7; 32]);
+    body.extend_from_slice(&[0, 20]);
+    body.extend_from_slice(&[3; 20]);
+    body.extend_from_slice(&[0, 6, 0xc0, 0x2b, 0xc0, 0x2c, 0x00, 0xff, 1, 0]);
+    let exts: &[u8] = &[
+        0x00, 0x0a, 0, 6, 0, 4, 0, 29, 0, 23, 0x00, 0x0d, 0, 4, 0, 2, 4, 3, 0x00, 0x17, 0, 0, 0xff,
+        0x01, 0, 1, 0, 0x00, 0x0b, 0, 2, 1, 0,
+    ];
+    body.extend_from_slice(&(exts.len() as u16).to_be_bytes());
+    body.extend_from_slice(exts);
+    let len = (body.len() as u32).to_be_bytes();
+    let mut msg = vec![
+        1, len[1], len[2], len[3], 0, 1, 0, 0, 0, len[1], len[2], len[3],
+    ];
+    msg.extend_from_slice(&body);
+    let rlen = (msg.len() as u16).to_be_bytes();
+    let mut rec = vec![22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 1, rlen[0], rlen[1]];
+    rec.extend_from_slice(&msg);
+    rec
 }
 
 fn load_corpus(target: &str) -> Vec<Vec<u8>> {
