@@ -8,6 +8,9 @@
 //!  Ir per packet = (Ir large − Ir small) / (relayed large − relayed small)
 //! ```
 //!
+//! The load is [`Load::flows`] (20 allocations, 100 B, single packets) unless a call mix is
+//! given (`--profile audio|video`): then its allocations, per-allocation rate, size and burst.
+//!
 //! Start-up, the allocations, their refreshes and deallocation and the idle timers are the same in
 //! both runs, so they cancel; what remains is the cost of the extra packets at this rate (a
 //! server under callgrind is tens of times slower, so the rate is low: each packet tends to get
@@ -22,18 +25,59 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::measure::{self, GenSettings};
+use super::mix::Mix;
 use super::server::{ServerKind, ServerProcess, ServerSpec};
 use crate::swarm::{self, ProgressMode};
 use crate::{Error, Result};
 
-/// Allocations of each callgrind run.
-const FLOWS: usize = 20;
-/// Round trips per second of the large run (the small run sends a tenth).
-const RATE: f64 = 500.0;
-/// How long each run sends.
-const DURATION: Duration = Duration::from_secs(6);
 /// How long a server under valgrind gets to exit and write its profile.
 const EXIT_GRACE: Duration = Duration::from_secs(60);
+/// Allocations opened per second: a server under valgrind is tens of times slower.
+const ARRIVAL_RATE: f64 = 200.0;
+
+/// What the large run offers (the small run sends a tenth of the rate, all else equal).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Load {
+    /// Allocations.
+    pub allocations: usize,
+    /// Round trips per second per allocation.
+    pub packet_rate: f64,
+    /// Payload bytes.
+    pub size: usize,
+    /// Packets per send event (a video frame).
+    pub burst: usize,
+    /// How long each allocation sends once ready (s).
+    pub duration_s: f64,
+}
+
+impl Load {
+    /// The default: 20 allocations, 500 round trips/s in all, 100 B, 6 s.
+    pub fn flows() -> Self {
+        Self {
+            allocations: 20,
+            packet_rate: 25.0,
+            size: 100,
+            burst: 1,
+            duration_s: 6.0,
+        }
+    }
+
+    /// A call mix's allocations, rate, size and burst, for 6 s.
+    pub fn of_mix(mix: &Mix) -> Self {
+        Self {
+            allocations: mix.allocations,
+            packet_rate: mix.packet_rate,
+            size: mix.size,
+            burst: mix.burst,
+            ..Self::flows()
+        }
+    }
+
+    /// Round trips per second of the large run.
+    fn total_rate(&self) -> f64 {
+        self.packet_rate * self.allocations as f64
+    }
+}
 
 /// One server under callgrind at one load.
 #[derive(Clone, Debug, Serialize)]
@@ -55,6 +99,8 @@ pub struct CallgrindRun {
 pub struct CallgrindResult {
     /// Which server.
     pub server: ServerKind,
+    /// What the large run offered.
+    pub load: Load,
     /// The run at a tenth of the rate.
     pub small: CallgrindRun,
     /// The run at the full rate.
@@ -77,7 +123,13 @@ pub fn parse_total_ir(text: &str) -> Option<u64> {
         .and_then(|n| n.parse().ok())
 }
 
-fn run_once(spec: &ServerSpec, g: &GenSettings, rate: f64, out: &Path) -> Result<CallgrindRun> {
+fn run_once(
+    spec: &ServerSpec,
+    g: &GenSettings,
+    load: &Load,
+    rate: f64,
+    out: &Path,
+) -> Result<CallgrindRun> {
     let wrapper = [
         "valgrind".to_owned(),
         "--tool=callgrind".to_owned(),
@@ -85,9 +137,13 @@ fn run_once(spec: &ServerSpec, g: &GenSettings, rate: f64, out: &Path) -> Result
     ];
     let _ = fs::remove_file(out);
     let mut server = ServerProcess::start_wrapped(spec, &wrapper)?;
-    let mut cfg = measure::swarm_cfg(&server, g, FLOWS, rate, 100, DURATION);
+    let duration = Duration::from_secs_f64(load.duration_s);
+    let mut cfg = measure::swarm_cfg(&server, g, load.allocations, rate, load.size, duration);
+    cfg.burst = load.burst;
     // Slow servers: allocations may take a while, and in-flight packets need time to come back.
-    cfg.arrival_rate = 200.0;
+    cfg.arrival_rate = ARRIVAL_RATE;
+    // Thousands of sockets × 4 MiB would pin gigabytes of buffer limits (as in a call mix).
+    cfg.socket_buffer = 256 << 10;
     cfg.drain = Duration::from_secs(2);
     let report = swarm::run(cfg, ProgressMode::Quiet)?;
     server.check_alive()?;
@@ -122,13 +178,14 @@ fn annotate(out: &Path) -> Result<PathBuf> {
 }
 
 /// Measures one server: the small and the large run, and the per-packet difference.
-pub fn measure_server(spec: &ServerSpec, g: &GenSettings) -> Result<CallgrindResult> {
+pub fn measure_server(spec: &ServerSpec, g: &GenSettings, load: &Load) -> Result<CallgrindResult> {
     let out = |load: &str| {
         spec.workdir
             .join(format!("callgrind.{}.{load}.out", spec.kind.name()))
     };
-    let small = run_once(spec, g, RATE / 10.0, &out("small"))?;
-    let large = run_once(spec, g, RATE, &out("large"))?;
+    let rate = load.total_rate();
+    let small = run_once(spec, g, load, rate / 10.0, &out("small"))?;
+    let large = run_once(spec, g, load, rate, &out("large"))?;
     let packets = large.relayed.saturating_sub(small.relayed);
     let ir_per_packet = if packets == 0 {
         0.0
@@ -141,6 +198,7 @@ pub fn measure_server(spec: &ServerSpec, g: &GenSettings) -> Result<CallgrindRes
     };
     Ok(CallgrindResult {
         server: spec.kind,
+        load: *load,
         small,
         large,
         ir_per_packet,
@@ -150,11 +208,20 @@ pub fn measure_server(spec: &ServerSpec, g: &GenSettings) -> Result<CallgrindRes
 
 /// The markdown table of the per-packet counts.
 pub fn markdown(results: &[CallgrindResult]) -> String {
+    let load = results.first().map_or_else(Load::flows, |r| r.load);
+    let rate = load.total_rate();
+    let burst = if load.burst > 1 {
+        format!(" in bursts of {}", load.burst)
+    } else {
+        String::new()
+    };
     let mut s = format!(
-        "### Instructions per relayed packet (callgrind; {FLOWS} allocations, {:.0} s at {:.0} and {RATE:.0} round trips/s, 100 B)\n\n\
+        "### Instructions per relayed packet (callgrind; {} allocations, {:.0} s at {:.0} and {rate:.0} round trips/s, {} B{burst})\n\n\
          | server | Ir per packet | relayed (small / large) | Ir total (small / large) | loss % (small / large) |\n|---|---:|---:|---:|---:|\n",
-        DURATION.as_secs_f64(),
-        RATE / 10.0
+        load.allocations,
+        load.duration_s,
+        rate / 10.0,
+        load.size,
     );
     for r in results {
         s.push_str(&format!(

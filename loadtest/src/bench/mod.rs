@@ -60,7 +60,8 @@ pub struct BenchArgs {
     /// Override a call mix's payload size (bytes).
     #[arg(long, env = "BENCH_SIZE")]
     pub size: Option<usize>,
-    /// Length of a call mix's steady window, seconds (default: 3 with --quick, 10 otherwise).
+    /// Length of a call mix's steady window, seconds (default: 3 with --quick, 10 otherwise); with
+    /// `--callgrind`, how long each run sends (default 6).
     #[arg(long, env = "BENCH_WINDOW")]
     pub window: Option<f64>,
     /// The generator's scheduler tick in microseconds: due packets of all allocations are sent
@@ -68,7 +69,9 @@ pub struct BenchArgs {
     #[arg(long, env = "BENCH_TICK_US", default_value_t = 1000)]
     pub tick_us: u64,
     /// Instead of timing: instructions per relayed packet of each server under valgrind's
-    /// callgrind (stunnerd's `callgrind_annotate` summary is kept in the workdir).
+    /// callgrind (stunnerd's `callgrind_annotate` summary is kept in the workdir). With
+    /// `--profile audio|video`, the call mix's load (lower `--packet-rate` for many allocations:
+    /// a server under valgrind is tens of times slower); `--window` sets how long each run sends.
     #[arg(long, env = "BENCH_CALLGRIND")]
     pub callgrind: bool,
     /// Rounds per server (default: 1 with --quick, 3 otherwise).
@@ -363,10 +366,16 @@ pub fn bench(args: &BenchArgs) -> Result<BenchReport> {
     });
     match mix {
         _ if args.callgrind => {
+            let mut load = mix
+                .as_ref()
+                .map_or_else(callgrind::Load::flows, callgrind::Load::of_mix);
+            if let Some(w) = args.window {
+                load.duration_s = w;
+            }
             for &kind in &servers {
                 eprintln!("[{} under callgrind]", kind.name());
                 let spec = spec(args, kind, 1, &[], &workdir, None);
-                counts.push(callgrind::measure_server(&spec, &g)?);
+                counts.push(callgrind::measure_server(&spec, &g, &load)?);
             }
         }
         Some(mix) => {

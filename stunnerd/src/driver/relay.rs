@@ -4,7 +4,8 @@
 //!
 //! Relay sockets of TURN-UDP clients are read by one task per worker ([`serve_polled`]) over the
 //! worker's relay poll: each wake-up takes every ready socket, reads each with `recvmmsg`, and
-//! sends what goes to clients with one `sendmmsg` per listener socket. Relay sockets of clients on
+//! sends what goes to clients with one `sendmmsg` per listener socket (a burst to one client as one
+//! UDP GSO datagram, see [`super::batch::SendBatch`]). Relay sockets of clients on
 //! a connection (TCP, TLS, DTLS) have a reader task each, as writing a frame awaits the connection.
 //!
 //! ```text

@@ -34,8 +34,8 @@ pub(crate) struct UdpClient {
     pub(crate) stats: Arc<ListenerStats>,
 }
 
-/// Datagrams for TURN-UDP clients, queued and sent with one `sendmmsg` per listener socket; whoever
-/// queues must [`flush`](Self::flush) before it awaits.
+/// Datagrams for TURN-UDP clients, queued and sent with one `sendmmsg` per listener socket (a burst
+/// to one client as one GSO datagram); whoever queues must [`flush`](Self::flush) before it awaits.
 #[derive(Debug, Default)]
 pub(crate) struct ClientBatch {
     batch: SendBatch,
