@@ -2,11 +2,12 @@
 //! (fresh, an EVEN-PORT pair with its odd half reserved, or a reserved one taken by token), and
 //! forwarding peer datagrams to the client as ChannelData or Data indications.
 //!
-//! Relay sockets of TURN-UDP clients are read by one task per worker ([`serve_polled`]) over the
+//! Relay sockets of TURN-UDP and TURN-DTLS clients are read by one task per worker ([`serve_polled`]) over the
 //! worker's relay poll: each wake-up takes every ready socket, reads each with `recvmmsg`, and
 //! sends what goes to clients with one `sendmmsg` per listener socket (a burst to one client as one
-//! UDP GSO datagram, see [`super::batch::SendBatch`]). Relay sockets of clients on
-//! a connection (TCP, TLS, DTLS) have a reader task each, as writing a frame awaits the connection.
+//! UDP GSO datagram, see [`super::batch::SendBatch`]; a DTLS client's datagrams are sealed into
+//! records on the way in). Relay sockets of clients on a TCP or TLS connection have a reader task
+//! each, as writing a frame awaits the connection.
 //!
 //! ```text
 //!   Action::Allocate ─▶ allocate(): bind ─▶ engine.complete_allocate ─▶ attach (poll entry | task)
@@ -60,7 +61,8 @@ pub(crate) fn allocate(
     Some(id)
 }
 
-/// The relay handle of a bound socket: read by the relay poll for a UDP client, else by a task.
+/// The relay handle of a bound socket: read by the relay poll for a datagram (UDP, DTLS) client,
+/// else by a task.
 fn make_relay(
     shard: &Shard,
     sock: std::net::UdpSocket,
@@ -126,8 +128,8 @@ fn relay_family(ip: IpAddr, family: Family) -> Result<IpAddr, RelayError> {
     }
 }
 
-/// The worker's reader of every relay socket in its relay poll (TURN-UDP clients): runs until the
-/// worker stops.
+/// The worker's reader of every relay socket in its relay poll (TURN-UDP and TURN-DTLS clients):
+/// runs until the worker stops.
 pub(crate) async fn serve_polled(shard: Rc<Shard>) {
     let mut ready: Vec<Token> = Vec::new();
     let mut again: Vec<Token> = Vec::new();

@@ -1,6 +1,7 @@
-//! Where data for a client goes: a datagram on the UDP listener socket the client talks to, or a
-//! frame on its connection ([`FrameSink`]: a TCP or TLS byte stream, or a DTLS association). Both
-//! the input path (responses) and the relay path (peer data) write through these.
+//! Where data for a client goes: a datagram on the listener socket the client talks to (for a
+//! TURN-DTLS client, a record sealed on the way into the batch), or a frame on its TCP or TLS
+//! connection ([`FrameSink`]). Both the input path (responses) and the relay path (peer data) write
+//! through these.
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -19,12 +20,13 @@ use crate::engine::{DropReason, ListenerStats};
 pub(crate) enum ClientSink {
     /// A datagram on the listener socket the client talks to.
     Udp(UdpClient),
-    /// A frame on the client's connection (written by an awaiting task).
+    /// A frame on the client's TCP or TLS connection (written by an awaiting task).
     Framed(Rc<FrameSink>),
 }
 
-/// A TURN-UDP client: the listener socket that received its Allocate and its address.
-#[derive(Debug, Clone)]
+/// A client on a datagram listener (TURN-UDP, or TURN-DTLS with `dtls` set): the listener socket
+/// that received its Allocate and its address.
+#[derive(Clone)]
 pub(crate) struct UdpClient {
     /// The listener socket.
     pub(crate) sock: Rc<UdpSocket>,
@@ -32,6 +34,18 @@ pub(crate) struct UdpClient {
     pub(crate) client: SocketAddr,
     /// The listener's counters (send failures).
     pub(crate) stats: Arc<ListenerStats>,
+    /// A TURN-DTLS client's association: each datagram is sealed into a record of it on the way
+    /// out (by the listener task for replies, by the relay poll for peer data).
+    pub(crate) dtls: Option<Rc<RefCell<dtls12::Association>>>,
+}
+
+impl std::fmt::Debug for UdpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UdpClient")
+            .field("client", &self.client)
+            .field("dtls", &self.dtls.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Datagrams for TURN-UDP clients, queued and sent with one `sendmmsg` per listener socket (a burst
@@ -41,14 +55,31 @@ pub(crate) struct ClientBatch {
     batch: SendBatch,
     /// The listener socket the queued datagrams leave from, and its counters.
     from: Option<(Rc<UdpSocket>, Arc<ListenerStats>)>,
+    /// A DTLS record being sealed (reused: nothing allocated per packet once grown).
+    record: Vec<u8>,
 }
 
 impl ClientBatch {
     /// Queues `payload` for `client` (sending what is queued first when it leaves from another
-    /// socket or the batch is full).
+    /// socket or the batch is full); for a DTLS client, the record that carries it.
     #[inline]
     pub(crate) fn push(&mut self, client: &UdpClient, payload: &[u8]) {
-        self.push_from(&client.sock, &client.stats, client.client, payload);
+        let Some(assoc) = &client.dtls else {
+            self.push_from(&client.sock, &client.stats, client.client, payload);
+            return;
+        };
+        let mut record = std::mem::take(&mut self.record);
+        record.clear();
+        // Never borrowed elsewhere while a batch is filled; a failed borrow drops the packet.
+        let sealed = assoc
+            .try_borrow_mut()
+            .is_ok_and(|mut a| a.seal(payload, &mut record).is_ok());
+        if sealed {
+            self.push_from(&client.sock, &client.stats, client.client, &record);
+        } else {
+            client.stats.drop_packet(DropReason::SendFailed);
+        }
+        self.record = record;
     }
 
     /// Queues `payload` for `to`, leaving from listener socket `sock`.
@@ -83,48 +114,11 @@ impl ClientBatch {
     }
 }
 
-/// The write side of a connection-oriented client, shared by its connection task and its relay
-/// task: whole frames, never interleaved.
+/// The write side of a client on a byte stream (TCP or TLS), shared by its connection task and its
+/// relay task: whole frames, never interleaved.
 pub(crate) struct FrameSink {
-    wr: Writer,
+    wr: Mutex<Box<dyn AsyncWrite + Unpin>>,
     stats: Arc<ListenerStats>,
-}
-
-/// How frames reach a connection-oriented client.
-enum Writer {
-    /// A byte stream (TCP or TLS).
-    Stream(Mutex<Box<dyn AsyncWrite + Unpin>>),
-    /// A DTLS association: one frame per record.
-    Dtls(DtlsWriter),
-}
-
-/// The write side of a DTLS association: seals a frame into a record and sends it from the
-/// listener socket, on the caller's thread (no task, no await but the send).
-pub(crate) struct DtlsWriter {
-    assoc: Rc<RefCell<dtls12::Association>>,
-    sock: Rc<UdpSocket>,
-    client: SocketAddr,
-}
-
-impl DtlsWriter {
-    /// Writes into association `assoc` of `client` on listener socket `sock`.
-    pub(crate) fn new(
-        assoc: Rc<RefCell<dtls12::Association>>,
-        sock: Rc<UdpSocket>,
-        client: SocketAddr,
-    ) -> Self {
-        Self {
-            assoc,
-            sock,
-            client,
-        }
-    }
-
-    async fn send(&self, frame: &[u8]) -> bool {
-        let mut record = Vec::with_capacity(frame.len() + dtls12::RECORD_OVERHEAD);
-        let sealed = self.assoc.borrow_mut().seal(frame, &mut record).is_ok();
-        sealed && self.sock.send_to(&record, self.client).await.is_ok()
-    }
 }
 
 impl std::fmt::Debug for FrameSink {
@@ -137,15 +131,7 @@ impl FrameSink {
     /// The sink of a TCP or TLS byte stream.
     pub(crate) fn stream(wr: Box<dyn AsyncWrite + Unpin>, stats: Arc<ListenerStats>) -> Self {
         Self {
-            wr: Writer::Stream(Mutex::new(wr)),
-            stats,
-        }
-    }
-
-    /// The sink of a DTLS association.
-    pub(crate) fn dtls(writer: DtlsWriter, stats: Arc<ListenerStats>) -> Self {
-        Self {
-            wr: Writer::Dtls(writer),
+            wr: Mutex::new(wr),
             stats,
         }
     }
@@ -153,13 +139,8 @@ impl FrameSink {
     /// Writes one whole frame (frames from different tasks never interleave) and flushes it (a
     /// no-op on plain TCP; pushes the TLS record out).
     pub(crate) async fn send(&self, frame: &[u8]) {
-        let sent = match &self.wr {
-            Writer::Stream(wr) => {
-                let mut wr = wr.lock().await;
-                wr.write_all(frame).await.is_ok() && wr.flush().await.is_ok()
-            }
-            Writer::Dtls(w) => w.send(frame).await,
-        };
+        let mut wr = self.wr.lock().await;
+        let sent = wr.write_all(frame).await.is_ok() && wr.flush().await.is_ok();
         if !sent {
             self.stats.drop_packet(DropReason::SendFailed);
         }

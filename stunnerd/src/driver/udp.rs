@@ -81,6 +81,7 @@ fn serve_batch(ingress: &Ingress, sock: &Rc<UdpSocket>) -> bool {
                 sock: sock.clone(),
                 client,
                 stats: ingress.stats.clone(),
+                dtls: None,
             })
         };
         if ingress.input(now, client, None, frame, sink, out) {

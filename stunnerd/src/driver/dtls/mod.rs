@@ -4,8 +4,10 @@
 //! (nothing is kept, so spoofed sources cost a hash and a reply smaller than their request); a
 //! client that returns a valid cookie gets an association ([`table`], bounded half-open). Records
 //! are decrypted in place and each is one STUN message or ChannelData frame fed to the engine like
-//! a TURN-TCP frame; what goes back is sealed into a record on the same path ([`FrameSink`]), with
-//! no task or channel in between.
+//! a TURN-TCP frame. What goes back is sealed into a record on its way into the same `sendmmsg`
+//! batch a TURN-UDP client's datagrams take: a DTLS client is a datagram client whose
+//! [`UdpClient`] carries its association, and its relay socket is in the worker's relay poll like
+//! any UDP client's. No task or channel per record or per allocation.
 //!
 //! ```text
 //!   UDP socket ─▶ listener task ─known client─▶ Association::handle ─▶ decrypt ─▶ Ingress::input
@@ -13,7 +15,7 @@
 //!                   ├─ new client, no/invalid cookie ─▶ dtls12::accept ─▶ HelloVerifyRequest
 //!                   ├─ new client, valid cookie ─▶ new association (flight 4)
 //!                   └─ tick ─▶ retransmissions, handshake and idle timeouts
-//!   relay task (peer data) ─▶ FrameSink ─▶ seal ─▶ send_to
+//!   relay poll (peer data) ─▶ engine ─▶ ClientBatch: seal ─▶ sendmmsg (as TURN-UDP)
 //! ```
 //! All associations of a listener live on one worker (the one that started the listener).
 
@@ -35,7 +37,7 @@ use super::conns::{ConnPermit, OpenConnection};
 use super::error::ListenerError;
 use super::ingress::Ingress;
 use super::shard::RX_BUF;
-use super::sink::{ClientSink, DtlsWriter, FrameSink};
+use super::sink::{ClientBatch, ClientSink, UdpClient};
 use super::tls::HANDSHAKE_TIMEOUT;
 use crate::engine::DropReason;
 use table::Table;
@@ -91,8 +93,9 @@ pub(crate) fn spawn(
 /// One client's association and what goes with it.
 struct Client {
     assoc: Rc<RefCell<Association>>,
-    /// Where the engine's replies and relayed data for this client go (sealed into `assoc`).
-    sink: Rc<FrameSink>,
+    /// Where the engine's replies and relayed data for this client go: datagrams on the listener
+    /// socket, sealed into `assoc`'s records.
+    sink: UdpClient,
     opened: Instant,
     /// When the last record from the client was handled (the idle timeout).
     last_active: Cell<Instant>,
@@ -168,10 +171,15 @@ impl Listener {
                     return;
                 };
                 let assoc = Rc::new(RefCell::new(*assoc));
-                let writer = DtlsWriter::new(assoc.clone(), self.sock.clone(), from);
+                let sink = UdpClient {
+                    sock: self.sock.clone(),
+                    client: from,
+                    stats: stats.clone(),
+                    dtls: Some(assoc.clone()),
+                };
                 let client = Client {
                     assoc,
-                    sink: Rc::new(FrameSink::dtls(writer, stats.clone())),
+                    sink,
                     opened: Instant::now(),
                     last_active: Cell::new(Instant::now()),
                     _permit: permit,
@@ -202,7 +210,7 @@ impl Listener {
             let (ingress, local_ip, replies) = (&self.ingress, self.local_ip, &mut self.replies);
             let mut out = Vec::new();
             let mut deliver = |frame: &[u8]| {
-                let sink = || ClientSink::Framed(c.sink.clone());
+                let sink = || ClientSink::Udp(c.sink.clone());
                 if ingress.input(now, from, local_ip, frame, sink, &mut out) {
                     replies.push(std::mem::take(&mut out));
                 }
@@ -227,9 +235,11 @@ impl Listener {
         }
         let sends = std::mem::take(&mut self.sends);
         self.send(from, sends).await;
-        for reply in std::mem::take(&mut self.replies) {
-            c.sink.send(&reply).await;
+        let mut batch = ClientBatch::default();
+        for reply in self.replies.drain(..) {
+            batch.push(&c.sink, &reply);
         }
+        batch.flush();
         let assoc = c.assoc.borrow();
         if !was_established && assoc.is_established() {
             self.clients.established(from);
