@@ -188,8 +188,14 @@ impl Listener {
                 if self.clients.get(&from).is_some() {
                     self.close(from, None);
                 }
-                if self.clients.insert(from, client).is_some() {
-                    self.ingress.stats.drop_packet(DropReason::TlsHandshake);
+                match self.clients.insert(from, client) {
+                    Ok(None) => {}
+                    Ok(Some(_evicted)) => self.ingress.stats.drop_packet(DropReason::TlsHandshake),
+                    Err(table::Refused) => {
+                        // The client retransmits its ClientHello and gets in once one completed.
+                        self.ingress.stats.drop_packet(DropReason::ConnectionLimit);
+                        return;
+                    }
                 }
                 self.send(from, flight).await;
             }

@@ -1,17 +1,23 @@
 //! The associations of one TURN-DTLS listener, by client address. Entries exist only for clients
 //! that returned a valid cookie (`dtls12::accept`), so spoofed sources cannot make any; still, at
-//! most [`MAX_HALF_OPEN`] handshakes are pending at once (a new one beyond that evicts the oldest)
-//! and one source IP holds at most [`MAX_HALF_OPEN_PER_IP`] of them (it evicts its own oldest), so
-//! one host cannot push out the handshakes of others.
+//! most [`MAX_HALF_OPEN`] handshakes are pending at once (a new one beyond that evicts the oldest,
+//! so hosts that hold handshakes open cannot lock the table) and one source IP holds at most
+//! [`MAX_HALF_OPEN_PER_IP`] of them (beyond that its new ones are refused, and their clients
+//! retransmit: a burst of clients behind one NAT completes in rounds instead of evicting its own
+//! nearly done handshakes, and one host cannot push out the handshakes of others).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-/// Most handshakes in progress at once per listener.
-pub(crate) const MAX_HALF_OPEN: usize = 128;
+/// Most handshakes in progress at once per listener (a few KiB each: the transcript and flight 4).
+pub(crate) const MAX_HALF_OPEN: usize = 256;
 /// Most handshakes in progress at once from one source IP.
-pub(crate) const MAX_HALF_OPEN_PER_IP: usize = 32;
+pub(crate) const MAX_HALF_OPEN_PER_IP: usize = 64;
+
+/// A new handshake from an IP that already has [`MAX_HALF_OPEN_PER_IP`] in progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Refused;
 
 /// The client table of one listener (`C`: what is kept per client).
 pub(super) struct Table<C> {
@@ -34,14 +40,23 @@ impl<C> Table<C> {
         self.clients.get(client).cloned()
     }
 
-    /// Adds a new (handshaking) client, evicting a pending handshake first when `addr`'s IP or the
-    /// whole table is at its limit; returns the evicted entry.
-    pub(super) fn insert(&mut self, addr: SocketAddr, c: C) -> Option<(SocketAddr, Rc<C>)> {
-        let evicted = self.make_room(addr);
+    /// Adds a new (handshaking) client, evicting the oldest pending handshake first when the
+    /// table is at its limit (returned); refused when `addr`'s IP is at its own.
+    pub(super) fn insert(
+        &mut self,
+        addr: SocketAddr,
+        c: C,
+    ) -> Result<Option<(SocketAddr, Rc<C>)>, Refused> {
+        let ip = addr.ip();
+        let same_ip = self.half_open.iter().filter(|a| a.ip() == ip).count();
+        if same_ip >= MAX_HALF_OPEN_PER_IP {
+            return Err(Refused);
+        }
+        let evicted = self.make_room();
         self.remove(addr);
         self.half_open.push_back(addr);
         self.clients.insert(addr, Rc::new(c));
-        evicted
+        Ok(evicted)
     }
 
     /// The handshake of `addr` completed: it no longer counts as half-open.
@@ -66,16 +81,11 @@ impl<C> Table<C> {
         (self.clients.len(), self.half_open.len())
     }
 
-    fn make_room(&mut self, addr: SocketAddr) -> Option<(SocketAddr, Rc<C>)> {
-        let ip = addr.ip();
-        let same_ip = self.half_open.iter().filter(|a| a.ip() == ip).count();
-        let victim = if same_ip >= MAX_HALF_OPEN_PER_IP {
-            self.half_open.iter().find(|a| a.ip() == ip).copied()
-        } else if self.half_open.len() >= MAX_HALF_OPEN {
-            self.half_open.front().copied()
-        } else {
-            None
-        }?;
+    fn make_room(&mut self) -> Option<(SocketAddr, Rc<C>)> {
+        if self.half_open.len() < MAX_HALF_OPEN {
+            return None;
+        }
+        let victim = *self.half_open.front()?;
         tracing::debug!(client = %victim, "DTLS handshake evicted by a newer one");
         self.remove(victim).map(|c| (victim, c))
     }
@@ -90,10 +100,10 @@ mod tests {
         let mut t = Table::default();
         let addr = |n: u16| SocketAddr::from(([127, 0, (n >> 8) as u8, n as u8], 4000 + n));
         let first = addr(1);
-        t.insert(first, ());
+        assert_eq!(t.insert(first, ()), Ok(None));
         t.established(first);
         for n in 2..=(MAX_HALF_OPEN as u16 * 3) {
-            t.insert(addr(n), ());
+            assert!(t.insert(addr(n), ()).is_ok(), "one address per IP here");
             assert!(t.counts().1 <= MAX_HALF_OPEN);
         }
         assert_eq!(t.counts(), (MAX_HALF_OPEN + 1, MAX_HALF_OPEN));
@@ -106,19 +116,28 @@ mod tests {
     }
 
     #[test]
-    fn one_source_cannot_evict_the_handshakes_of_others() {
+    fn one_source_is_refused_beyond_its_share_and_evicts_nobody() {
         let mut t = Table::default();
         let victim = SocketAddr::from(([10, 0, 0, 1], 5000));
-        t.insert(victim, ());
+        assert_eq!(t.insert(victim, ()), Ok(None));
+        let flood = |port| SocketAddr::from(([10, 0, 0, 2], port));
         for port in 1..=1000u16 {
-            if let Some((gone, ())) = t
-                .insert(SocketAddr::from(([10, 0, 0, 2], port)), ())
-                .map(|(a, c)| (a, *c))
-            {
-                assert_ne!(gone, victim, "victim evicted at {port}");
-            }
-            assert!(t.counts().1 <= 1 + MAX_HALF_OPEN_PER_IP);
+            let got = t.insert(flood(port), ());
+            assert_eq!(
+                got.is_ok(),
+                usize::from(port) <= MAX_HALF_OPEN_PER_IP,
+                "{port}"
+            );
+            assert_eq!(got.ok().flatten(), None, "nobody evicted at {port}");
         }
+        assert_eq!(t.counts().1, 1 + MAX_HALF_OPEN_PER_IP);
         assert!(t.get(&victim).is_some());
+        // Its own earlier handshakes (the ones nearly done) were kept.
+        assert!(t.get(&flood(1)).is_some());
+        t.remove(flood(1));
+        assert!(
+            t.insert(flood(2000), ()).is_ok(),
+            "room again once one completed"
+        );
     }
 }
