@@ -113,6 +113,8 @@ struct Listener {
     /// Datagrams to send (flights) and engine replies, reused.
     sends: Vec<Vec<u8>>,
     replies: Vec<Vec<u8>>,
+    /// Replies sealed and sent with one `sendmmsg` (reused: its buffers are sized for a batch).
+    batch: ClientBatch,
 }
 
 impl Listener {
@@ -126,6 +128,7 @@ impl Listener {
             clients: Table::default(),
             sends: Vec::new(),
             replies: Vec::new(),
+            batch: ClientBatch::default(),
         }
     }
 
@@ -241,11 +244,12 @@ impl Listener {
         }
         let sends = std::mem::take(&mut self.sends);
         self.send(from, sends).await;
-        let mut batch = ClientBatch::default();
-        for reply in self.replies.drain(..) {
-            batch.push(&c.sink, &reply);
+        if !self.replies.is_empty() {
+            for reply in self.replies.drain(..) {
+                self.batch.push(&c.sink, &reply);
+            }
+            self.batch.flush();
         }
-        batch.flush();
         let assoc = c.assoc.borrow();
         if !was_established && assoc.is_established() {
             self.clients.established(from);
