@@ -380,16 +380,10 @@ fn admin_and_metrics_refuse_bad_input_clearly() {
     });
 }
 
-/// Resident memory (KiB) and open descriptors of process `pid`.
-fn rss_and_fds(pid: u32) -> (u64, usize) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0);
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count);
-    (rss, fds)
+/// Resident memory (KiB) and open descriptors of `sd`'s process.
+fn rss_and_fds(sd: &Stunnerd) -> (u64, usize) {
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", sd.child.id())).map_or(0, Iterator::count);
+    (sd.rss_kib(), fds)
 }
 
 /// Soak (not in CI; about 2-5 minutes): `SOAK_ALLOCATIONS` (default 10,000) allocations opened and
@@ -414,7 +408,6 @@ fn soak() {
         ("STUNNER_FIRST_REQUEST_TIMEOUT", "1"),
     ];
     let sd = Stunnerd::start_with_env(ports, &yaml, &["--threads", "2"], &env);
-    let pid = sd.child.id();
     let server = turn_addr(&sd);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let attacker = {
@@ -436,14 +429,14 @@ fn soak() {
         })
     };
     let legit = Legit::start(&sd);
-    let (base_rss, base_fds) = rss_and_fds(pid);
+    let (base_rss, base_fds) = rss_and_fds(&sd);
     let mut first_round_rss = 0;
     for round in 0..3 {
         let started = Instant::now();
         let held: Vec<Client> = (0..n)
             .map(|_| Client::allocate(server, "u", "p").expect("allocation"))
             .collect();
-        let (rss, fds) = rss_and_fds(pid);
+        let (rss, fds) = rss_and_fds(&sd);
         for c in held {
             let lifetime0 = MessageType::new(Class::Request, Method::Refresh);
             let _ = c.request(lifetime0, |b| {
@@ -451,7 +444,7 @@ fn soak() {
             });
         }
         std::thread::sleep(Duration::from_secs(2));
-        let (after_rss, after_fds) = rss_and_fds(pid);
+        let (after_rss, after_fds) = rss_and_fds(&sd);
         println!(
             "round {round}: {n} allocations in {:.1} s, held RSS {rss} KiB, fds {fds}; released RSS \
              {after_rss} KiB, fds {after_fds} (base RSS {base_rss} KiB, fds {base_fds})",
