@@ -144,27 +144,49 @@ impl RecordHeader {
 /// holding anything but whole records is refused whole.
 pub(crate) fn records(pkt: &[u8]) -> Result<Vec<(RecordHeader, std::ops::Range<usize>)>, Error> {
     let mut out = Vec::new();
-    let mut r = Reader::new(pkt);
-    while !r.is_empty() {
-        let at = pkt.len() - r.0.len();
-        let content = r.u8()?;
-        let version = r.u16()?;
-        if version >> 8 != 0xfe {
-            return Err(Error::NotDtls);
-        }
-        let epoch = r.u16()?;
-        let seq = r.u48()?;
-        let body = r.vec16()?;
-        let start = at + RECORD_HEADER;
-        let h = RecordHeader {
-            content,
-            version,
-            epoch,
-            seq,
-        };
-        out.push((h, start..start + body.len()));
+    let mut at = 0;
+    while at < pkt.len() {
+        let (h, body) = record_at(pkt, at)?;
+        at = body.end;
+        out.push((h, body));
     }
     Ok(out)
+}
+
+/// Whether datagram `pkt` is made of whole records only ([`records`] without collecting them).
+pub(crate) fn whole_records(pkt: &[u8]) -> bool {
+    let mut at = 0;
+    while at < pkt.len() {
+        match record_at(pkt, at) {
+            Ok((_, body)) => at = body.end,
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+/// The record that starts at offset `at` of `pkt`: its header and its body's range in `pkt`.
+pub(crate) fn record_at(
+    pkt: &[u8],
+    at: usize,
+) -> Result<(RecordHeader, std::ops::Range<usize>), Error> {
+    let mut r = Reader::new(pkt.get(at..).ok_or(Error::Truncated)?);
+    let content = r.u8()?;
+    let version = r.u16()?;
+    if version >> 8 != 0xfe {
+        return Err(Error::NotDtls);
+    }
+    let epoch = r.u16()?;
+    let seq = r.u48()?;
+    let body = r.vec16()?;
+    let start = at + RECORD_HEADER;
+    let h = RecordHeader {
+        content,
+        version,
+        epoch,
+        seq,
+    };
+    Ok((h, start..start + body.len()))
 }
 
 /// One handshake message or fragment of one.

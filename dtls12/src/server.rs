@@ -361,14 +361,17 @@ impl Association {
         out: &mut Vec<Vec<u8>>,
         deliver: &mut dyn FnMut(&[u8]),
     ) -> Result<usize, Error> {
-        let Ok(records) = codec::records(pkt) else {
+        if !codec::whole_records(pkt) {
             return Ok(1);
-        };
+        }
         let mut dropped = 0;
-        for (h, range) in records {
+        let mut at = 0;
+        // Walked in place (no list of records per datagram: this is the packet path).
+        while let Ok((h, range)) = codec::record_at(pkt, at) {
             if self.phase == Phase::Closed {
                 break;
             }
+            at = range.end;
             let body = &mut pkt[range];
             let handled = match h.epoch {
                 0 if self.phase == Phase::Established => self.after_handshake0(&h, body, out),
