@@ -126,11 +126,13 @@ impl Results {
         out
     }
 
-    /// Median CPU of each io_uring cell relative to its baseline cell.
+    /// Median CPU of each io_uring cell relative to its baseline cell, and the saving paired by
+    /// repetition (the two runs of a pair are adjacent in time, so they share the machine's
+    /// background load; this spread is the robust one on a busy machine).
     fn savings(&self) -> String {
         let mut out = String::from(
-            "\n| side | N sockets | B batch | baseline CPU-s/1M | io_uring CPU-s/1M | io_uring saves |\n\
-             |---|---:|---:|---:|---:|---:|\n",
+            "\n| side | N sockets | B batch | baseline CPU-s/1M | io_uring CPU-s/1M | io_uring saves \
+             (medians) | saving paired by repetition |\n|---|---:|---:|---:|---:|---:|---:|\n",
         );
         for key in self.cells.keys().filter(|k| k.mode.uses_uring()) {
             let base = Key {
@@ -143,17 +145,33 @@ impl Results {
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {:.3} | {:.3} | {:.0} % |",
+                "| {} | {} | {} | {:.3} | {:.3} | {:.0} % | {} % |",
                 key.side,
                 key.sockets,
                 key.batch,
                 b.median,
                 u.median,
-                100.0 * (1.0 - u.median / b.median.max(1e-9)),
+                saving(b.median, u.median),
+                show(self.paired_saving(key, &base), 0),
             );
         }
         out
     }
+
+    fn paired_saving(&self, uring: &Key, base: &Key) -> Option<Spread> {
+        let (u, b) = (self.cells.get(uring)?, self.cells.get(base)?);
+        let per_rep: Vec<f64> = u
+            .iter()
+            .zip(b)
+            .map(|(u, b)| saving(figures(base.mode, b).cpu, figures(uring.mode, u).cpu))
+            .collect();
+        Spread::of(&per_rep)
+    }
+}
+
+/// How much less `new` is than `old`, in percent.
+fn saving(old: f64, new: f64) -> f64 {
+    100.0 * (1.0 - new / old.max(1e-9))
 }
 
 fn show(s: Option<Spread>, decimals: usize) -> String {

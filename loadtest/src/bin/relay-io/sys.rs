@@ -277,13 +277,9 @@ impl Multishot {
         let bufs = BufRing::new(buffers, buf_size)?;
         // SAFETY: the ring memory lives until `drop`, which unregisters it before freeing.
         unsafe {
-            ring.submitter().register_buf_ring_with_flags(
-                bufs.ring as u64,
-                buffers,
-                BUF_GROUP,
-                0,
-            )
-            .map_err(|e| context("IORING_REGISTER_PBUF_RING", e))?;
+            ring.submitter()
+                .register_buf_ring_with_flags(bufs.ring as u64, buffers, BUF_GROUP, 0)
+                .map_err(|e| context("IORING_REGISTER_PBUF_RING", e))?;
         }
         // SAFETY: all-zero is a valid msghdr; only the name length matters for multishot.
         let mut msghdr: Box<libc::msghdr> = Box::new(unsafe { mem::zeroed() });
