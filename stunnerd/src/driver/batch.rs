@@ -109,6 +109,18 @@ impl RecvBatch {
     }
 }
 
+impl RecvBatch {
+    /// [`Self::get`], writable (a DTLS record is decrypted in place).
+    pub(crate) fn get_mut(&mut self, i: usize) -> Option<(&mut [u8], SocketAddr)> {
+        let (len, from) = *self.got.get(i)?;
+        if len > SLOT {
+            return None;
+        }
+        let data = self.buf.get_mut(i * SLOT..i * SLOT + len)?;
+        Some((data, from?))
+    }
+}
+
 fn to_std(ss: &SockaddrStorage) -> Option<SocketAddr> {
     if let Some(v4) = ss.as_sockaddr_in() {
         return Some(SocketAddr::V4((*v4).into()));

@@ -10,7 +10,7 @@
 //! any UDP client's. No task or channel per record or per allocation.
 //!
 //! ```text
-//!   UDP socket ─▶ listener task ─known client─▶ Association::handle ─▶ decrypt ─▶ Ingress::input
+//!   UDP socket ─recvmmsg─▶ listener task ─known client─▶ Association::handle ─▶ decrypt ─▶ Ingress::input
 //!                   │                                  └─ flights, replies ─▶ seal ─▶ send_to
 //!                   ├─ new client, no/invalid cookie ─▶ dtls12::accept ─▶ HelloVerifyRequest
 //!                   ├─ new client, valid cookie ─▶ new association (flight 4)
@@ -33,10 +33,10 @@ use tokio::net::UdpSocket;
 use tokio::task::AbortHandle;
 use tokio_rustls::rustls::pki_types::PrivateKeyDer;
 
+use super::batch::{RecvBatch, SLOTS};
 use super::conns::{ConnPermit, OpenConnection};
 use super::error::ListenerError;
 use super::ingress::Ingress;
-use super::shard::RX_BUF;
 use super::sink::{ClientBatch, ClientSink, UdpClient};
 use super::tls::HANDSHAKE_TIMEOUT;
 use crate::engine::DropReason;
@@ -45,6 +45,8 @@ use table::Table;
 /// How often the listener looks at its associations' timers (retransmission, handshake and idle
 /// timeouts).
 const TICK: Duration = Duration::from_millis(100);
+/// Full `recvmmsg` batches handled per wake-up before the worker's other tasks get a turn.
+const BUDGET: usize = 4;
 
 /// The DTLS server config of a listener (cloneable, sent to the worker that serves it).
 #[derive(Clone, Debug)]
@@ -135,16 +137,36 @@ impl Listener {
     /// Reads the socket and runs the timers until aborted (with the listener; its associations go
     /// with it, like its allocations).
     async fn serve(mut self) {
-        let mut buf = vec![0u8; RX_BUF];
+        let mut rx = RecvBatch::default();
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                got = self.sock.recv_from(&mut buf) => match got {
-                    Ok((n, from)) => self.datagram(from, &mut buf[..n]).await,
-                    Err(error) => tracing::debug!(%error, "DTLS listener receive error"),
+                ready = self.sock.readable() => match ready {
+                    Ok(()) => self.drain(&mut rx).await,
+                    Err(error) => tracing::debug!(%error, "DTLS listener socket error"),
                 },
                 _ = tick.tick() => self.timers().await,
+            }
+        }
+    }
+
+    /// Handles what the socket holds, a `recvmmsg` batch at a time, [`BUDGET`] batches at most
+    /// before the worker's other tasks get a turn.
+    async fn drain(&mut self, rx: &mut RecvBatch) {
+        for _ in 0..BUDGET {
+            let n = rx.recv_ready(&self.sock, SLOTS).unwrap_or_else(|error| {
+                tracing::debug!(%error, "DTLS listener receive error");
+                0
+            });
+            for i in 0..n {
+                match rx.get_mut(i) {
+                    Some((pkt, from)) => self.datagram(from, pkt).await,
+                    None => self.ingress.stats.drop_packet(DropReason::Malformed),
+                }
+            }
+            if n < SLOTS {
+                return;
             }
         }
     }
