@@ -201,6 +201,34 @@ fn filter_change_recomputes_verdicts_of_every_channel() {
     assert_eq!(peer_sends(&mut rig, id, nth_peer(0)), Some(0x4000));
 }
 
+#[test]
+fn table_finds_every_key_as_it_grows_and_shrinks() {
+    let ip = |i: u16| nth_peer(i).ip();
+    let finds = |t: &table::Table<alloc::Permission>, i: u16| t.get(ip(i)).is_some();
+    let mut t = table::Table::default();
+    for i in 0..300 {
+        t.push(alloc::Permission {
+            ip: ip(i),
+            expires: Instant::now(),
+        });
+        assert!((0..=i).all(|j| finds(&t, j)), "after push {i}");
+        assert!(!finds(&t, i + 1));
+    }
+    t.retain(|p| ip(150) <= p.ip);
+    assert!((0..150).all(|j| !finds(&t, j)) && (150..300).all(|j| finds(&t, j)));
+    // Down to a scanned table and up again.
+    t.retain(|p| p.ip < ip(155));
+    assert_eq!(t.len(), 5);
+    assert!((150..155).all(|j| finds(&t, j)) && !finds(&t, 155));
+    for i in 0..20 {
+        t.push(alloc::Permission {
+            ip: ip(i),
+            expires: Instant::now(),
+        });
+    }
+    assert!((0..20).chain(150..155).all(|j| finds(&t, j)) && !finds(&t, 20));
+}
+
 /// How many packets each direction of the `callgrind_relay_*` harness relays.
 const PACKETS: u32 = 10_000;
 
