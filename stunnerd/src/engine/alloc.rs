@@ -36,7 +36,7 @@ impl Keyed for Permission {
     fn keys(&self) -> impl Iterator<Item = IpAddr> {
         std::iter::once(self.ip)
     }
-    #[inline]
+    #[inline(always)]
     fn has(&self, ip: IpAddr) -> bool {
         self.ip == ip
     }
@@ -65,7 +65,7 @@ impl Keyed for Channel {
     fn keys(&self) -> impl Iterator<Item = ChannelKey> {
         [ChannelKey::Number(self.number), ChannelKey::Peer(self.peer)].into_iter()
     }
-    #[inline]
+    #[inline(always)]
     fn has(&self, key: ChannelKey) -> bool {
         match key {
             ChannelKey::Number(n) => self.number == n,

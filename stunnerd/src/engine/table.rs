@@ -54,10 +54,21 @@ impl<T: Keyed> Table<T> {
         self.entries.len()
     }
 
-    /// The entry with `key`.
-    #[inline]
+    /// The entry with `key`. Always inlined, so that the scan compares one field of the known key.
+    #[inline(always)]
     pub(crate) fn get(&self, key: T::Key) -> Option<&T> {
-        self.position(key).map(|i| &self.entries[i])
+        match &self.index {
+            None => self.entries.iter().find(|e| e.has(key)),
+            Some(index) => self.get_indexed(index, key),
+        }
+    }
+
+    /// The lookup of a long table, kept out of line (and off the hot layout) of the short scan.
+    #[cold]
+    #[inline(never)]
+    fn get_indexed(&self, index: &Index, key: T::Key) -> Option<&T> {
+        let at = index.find(key, |i| self.entries[i].has(key))?;
+        self.entries.get(at)
     }
 
     /// The entry with `key`, mutably (its keys must not change).
