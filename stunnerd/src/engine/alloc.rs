@@ -1,5 +1,7 @@
 //! Allocation state: the relay handle, lifetime, permissions and channel bindings of one client
-//! 5-tuple, and the generational slab that stores allocations of one shard.
+//! 5-tuple, and the generational slab that stores allocations of one shard. Permissions (by peer
+//! IP) and channels (by number and by peer) live in [`Table`]s, so the per-packet lookups cost
+//! O(1) however many a client binds.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
@@ -7,6 +9,7 @@ use std::time::Instant;
 use proto::turn::TransactionId;
 
 use super::ListenerId;
+use super::table::{Keyed, Table};
 
 /// Most permissions (peer IPs) one allocation may hold; more get 508.
 pub(crate) const MAX_PERMISSIONS: usize = 256;
@@ -28,14 +31,47 @@ pub(crate) struct Permission {
     pub(crate) expires: Instant,
 }
 
+impl Keyed for Permission {
+    type Key = IpAddr;
+    fn keys(&self) -> impl Iterator<Item = IpAddr> {
+        std::iter::once(self.ip)
+    }
+    #[inline(always)]
+    fn has(&self, ip: IpAddr) -> bool {
+        self.ip == ip
+    }
+}
+
 /// A channel binding between `number` and `peer` until `expires`; `cluster` caches the peer filter
-/// verdict (recomputed when the listener's filter changes).
+/// verdict (recomputed when the listener's filter changes). A number is bound to one peer and a
+/// peer to one number, so either finds the binding.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Channel {
     pub(crate) number: u16,
     pub(crate) peer: SocketAddr,
     pub(crate) expires: Instant,
     pub(crate) cluster: Option<u16>,
+}
+
+/// A key of a [`Channel`] in its table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum ChannelKey {
+    Number(u16),
+    Peer(SocketAddr),
+}
+
+impl Keyed for Channel {
+    type Key = ChannelKey;
+    fn keys(&self) -> impl Iterator<Item = ChannelKey> {
+        [ChannelKey::Number(self.number), ChannelKey::Peer(self.peer)].into_iter()
+    }
+    #[inline(always)]
+    fn has(&self, key: ChannelKey) -> bool {
+        match key {
+            ChannelKey::Number(n) => self.number == n,
+            ChannelKey::Peer(p) => self.peer == p,
+        }
+    }
 }
 
 /// One allocation.
@@ -52,22 +88,20 @@ pub(crate) struct Allocation<R> {
     /// RESERVATION-TOKEN issued with the allocation (repeated when the Allocate is retransmitted).
     pub(crate) token: Option<[u8; 8]>,
     pub(crate) expires: Instant,
-    pub(crate) permissions: Vec<Permission>,
-    pub(crate) channels: Vec<Channel>,
+    pub(crate) permissions: Table<Permission>,
+    pub(crate) channels: Table<Channel>,
 }
 
 impl<R> Allocation<R> {
     /// Whether a live permission exists for `ip`.
     #[inline]
     pub(crate) fn permitted(&self, ip: IpAddr, now: Instant) -> bool {
-        self.permissions
-            .iter()
-            .any(|p| p.ip == ip && p.expires > now)
+        self.permissions.get(ip).is_some_and(|p| p.expires > now)
     }
 
     /// Installs or refreshes the permission for `ip`; false when the table is full.
     pub(crate) fn permit(&mut self, ip: IpAddr, expires: Instant) -> bool {
-        if let Some(p) = self.permissions.iter_mut().find(|p| p.ip == ip) {
+        if let Some(p) = self.permissions.get_mut(ip) {
             p.expires = expires;
             return true;
         }
@@ -81,17 +115,59 @@ impl<R> Allocation<R> {
     /// The live channel bound to `number`.
     #[inline]
     pub(crate) fn channel(&self, number: u16, now: Instant) -> Option<&Channel> {
-        self.channels
-            .iter()
-            .find(|c| c.number == number && c.expires > now)
+        live(self.channels.get(ChannelKey::Number(number)), now)
     }
 
     /// The live channel bound to `peer`.
     #[inline]
     pub(crate) fn channel_to(&self, peer: SocketAddr, now: Instant) -> Option<&Channel> {
+        live(self.channels.get(ChannelKey::Peer(peer)), now)
+    }
+
+    /// Whether `number` is bound to another peer or `peer` to another number (RFC 8656 §12: 400).
+    pub(crate) fn bound_differently(&self, number: u16, peer: SocketAddr, now: Instant) -> bool {
+        self.channel(number, now).is_some_and(|c| c.peer != peer)
+            || self
+                .channel_to(peer, now)
+                .is_some_and(|c| c.number != number)
+    }
+
+    /// Binds `number` to `peer` until `expires`, or refreshes that binding; false when the table is
+    /// full. Expired bindings of `number` or of `peer` go first; live ones must be this binding (the
+    /// caller checked [`Self::bound_differently`]).
+    pub(crate) fn bind(
+        &mut self,
+        number: u16,
+        peer: SocketAddr,
+        cluster: u16,
+        expires: Instant,
+        now: Instant,
+    ) -> bool {
+        let expired = |key| self.channels.get(key).is_some_and(|c| c.expires <= now);
+        if expired(ChannelKey::Number(number)) || expired(ChannelKey::Peer(peer)) {
+            self.channels
+                .retain(|c| c.expires > now || (c.number != number && c.peer != peer));
+        }
+        if let Some(c) = self.channels.get_mut(ChannelKey::Number(number)) {
+            c.expires = expires;
+            return true;
+        }
+        if self.channels.len() >= MAX_CHANNELS {
+            return false;
+        }
+        self.channels.push(Channel {
+            number,
+            peer,
+            expires,
+            cluster: Some(cluster),
+        });
+        true
+    }
+
+    /// Re-caches the peer filter verdict of every channel.
+    pub(crate) fn recheck_channels(&mut self, cluster_of: impl Fn(SocketAddr) -> Option<u16>) {
         self.channels
-            .iter()
-            .find(|c| c.peer == peer && c.expires > now)
+            .for_each_mut(|c| c.cluster = cluster_of(c.peer));
     }
 
     /// Drops expired permissions and channels.
@@ -99,6 +175,12 @@ impl<R> Allocation<R> {
         self.permissions.retain(|p| p.expires > now);
         self.channels.retain(|c| c.expires > now);
     }
+}
+
+/// `c` if it is still live at `now`.
+#[inline]
+fn live(c: Option<&Channel>, now: Instant) -> Option<&Channel> {
+    c.filter(|c| c.expires > now)
 }
 
 /// Generational slab of allocations.

@@ -25,6 +25,7 @@ mod requests;
 mod shared;
 pub mod special;
 pub mod stats;
+mod table;
 
 #[cfg(test)]
 mod tests;
@@ -174,7 +175,8 @@ pub enum RelayError {
 }
 
 /// A small, fast hasher for socket-address keys (FxHash-style); keys are not attacker-chosen in a way
-/// that helps collisions more than any 5-tuple would, and the map is per shard.
+/// that helps collisions more than any 5-tuple would, and the map is per shard. It also indexes the
+/// permission and channel tables of one allocation (see `table` for why that is acceptable).
 #[derive(Default, Clone, Copy)]
 pub(crate) struct FxHasher(u64);
 
@@ -200,6 +202,11 @@ impl Hasher for FxHasher {
     #[inline]
     fn write_u64(&mut self, i: u64) {
         self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    #[inline]
+    fn write_u128(&mut self, i: u128) {
+        self.write_u64(i as u64);
+        self.write_u64((i >> 64) as u64);
     }
     #[inline]
     fn write_usize(&mut self, i: usize) {
@@ -385,9 +392,7 @@ impl<R> Engine<R> {
             return;
         };
         for (_, a) in self.allocs.iter_mut().filter(|(_, a)| a.listener == id) {
-            for ch in &mut a.channels {
-                ch.cluster = l.spec.filter.cluster_of(ch.peer);
-            }
+            a.recheck_channels(|peer| l.spec.filter.cluster_of(peer));
         }
     }
 

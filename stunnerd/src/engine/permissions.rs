@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use proto::turn::{CHANNEL_MIN, Class, Family, Message, code};
 
-use super::alloc::{Allocation, Channel, MAX_CHANNELS};
+use super::alloc::Allocation;
 use super::requests::{CHANNEL_BIND_MAX, Req};
 use super::{Action, AllocId, CHANNEL_LIFETIME, Engine, PERMISSION_LIFETIME};
 
@@ -103,10 +103,7 @@ impl<R> Engine<R> {
                 "Peer address family mismatch",
             );
         }
-        if a.channels
-            .iter()
-            .any(|c| c.expires > now && ((c.number == number) != (c.peer == peer)))
-        {
+        if a.bound_differently(number, peer, now) {
             return self.fail(
                 out,
                 req,
@@ -137,18 +134,6 @@ fn bind_channel<R>(
     cluster: u16,
     now: Instant,
 ) -> bool {
-    a.channels
-        .retain(|c| c.expires > now || (c.number != number && c.peer != peer));
-    let expires = now + CHANNEL_LIFETIME;
-    match a.channels.iter().position(|c| c.number == number) {
-        Some(i) => a.channels[i].expires = expires,
-        None if a.channels.len() >= MAX_CHANNELS => return false,
-        None => a.channels.push(Channel {
-            number,
-            peer,
-            expires,
-            cluster: Some(cluster),
-        }),
-    }
-    a.permit(peer.ip(), now + PERMISSION_LIFETIME)
+    a.bind(number, peer, cluster, now + CHANNEL_LIFETIME, now)
+        && a.permit(peer.ip(), now + PERMISSION_LIFETIME)
 }

@@ -11,6 +11,7 @@ use proto::turn::{
 };
 
 use super::alloc::Allocation;
+use super::table::Table;
 use super::{
     Action, AllocId, AllocOutcome, AllocateRequest, DropReason, Engine, RelayError, SWEEP_INTERVAL,
 };
@@ -543,8 +544,8 @@ impl<R> Engine<R> {
             alloc_tid: rq.tid,
             token: rq.issued_token,
             expires: now + rq.lifetime,
-            permissions: Vec::new(),
-            channels: Vec::new(),
+            permissions: Table::default(),
+            channels: Table::default(),
         });
         self.by_client.insert((rq.listener, rq.client), id);
         self.shared.allocation_opened();

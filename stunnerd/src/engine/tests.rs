@@ -13,6 +13,7 @@ use proto::turn::{
 use super::*;
 
 mod reserve;
+mod tables;
 
 const L: ListenerId = ListenerId(7);
 const REALM: &str = "stunner.l7mp.io";
