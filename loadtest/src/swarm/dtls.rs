@@ -1,10 +1,7 @@
 //! The swarm's DTLS worker. webrtc-rs `dtls` is tokio-only, so a DTLS worker thread runs a
 //! current-thread runtime with one task per allocation around the same sans-IO [`TurnClient`],
 //! feeding the same [`WorkerStats`] and [`Progress`] as the mio workers. Its echo peer runs on a
-//! thread of its own (`peer::run_blocking`) at real-time priority, so it echoes as soon as a
-//! datagram arrives, like a peer on another host: at ordinary priority it shared the worker's core
-//! and waited for the scheduler (a loopback capture showed the echo taking 390-680 µs at p50, more
-//! than the server's own 150-180 µs, and longer the sooner the server relayed).
+//! thread of its own (`peer::run_blocking`).
 //!
 //! ```text
 //!  thread swarm-i (LocalSet)
@@ -186,12 +183,7 @@ fn spawn_peer(
     counters: &Arc<PeerCounters>,
 ) -> JoinHandle<Result<()>> {
     let (stop, counters) = (stop.clone(), counters.clone());
-    std::thread::spawn(move || {
-        if let Err(error) = sys::ffi::realtime_current_thread() {
-            tracing::warn!(%error, "DTLS echo peer: no real-time priority, its echo waits for the worker");
-        }
-        peer::run_blocking(&mut p, &stop, &counters)
-    })
+    std::thread::spawn(move || peer::run_blocking(&mut p, &stop, &counters))
 }
 
 async fn publish_every(sh: Rc<Shared>) {

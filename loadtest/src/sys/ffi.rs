@@ -41,17 +41,6 @@ pub fn pin_current_thread(cpus: &[usize]) -> io::Result<()> {
     Ok(())
 }
 
-/// Gives the calling thread the lowest real-time priority (`SCHED_FIFO` 1): it then runs as soon
-/// as it wakes, ahead of every ordinary thread of its CPU (needs CAP_SYS_NICE or an RLIMIT_RTPRIO).
-pub fn realtime_current_thread() -> io::Result<()> {
-    let param = libc::sched_param { sched_priority: 1 };
-    // SAFETY: `param` is a valid sched_param for the duration of the call.
-    if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 /// Raises the soft open-file limit to the hard limit; returns the new soft limit.
 pub fn raise_nofile_limit() -> io::Result<u64> {
     // SAFETY: getrlimit/setrlimit only read/write the rlimit struct we own.
