@@ -27,6 +27,7 @@ import collections
 import json
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -102,6 +103,8 @@ def main():
     load = a.load[1:] if a.load[:1] == ["--"] else a.load
     if not load:
         ap.error("no load command after --")
+    if shutil.which("tcpdump") is None:
+        sys.exit("tcpdump not found (apt-get install tcpdump), and the capture needs root")
     server = (
         subprocess.Popen(shlex.split(a.server), stdout=subprocess.DEVNULL)
         if a.server
