@@ -100,24 +100,23 @@ impl RecvBatch {
     /// Datagram `i` of the last call and its source; `None` for a truncated datagram (larger than
     /// a slot) or one without a source address.
     pub(crate) fn get(&self, i: usize) -> Option<(&[u8], SocketAddr)> {
-        let (len, from) = *self.got.get(i)?;
-        if len > SLOT {
-            return None;
-        }
-        let data = self.buf.get(i * SLOT..i * SLOT + len)?;
-        Some((data, from?))
+        let (span, from) = self.span(i)?;
+        Some((self.buf.get(span)?, from))
     }
-}
 
-impl RecvBatch {
     /// [`Self::get`], writable (a DTLS record is decrypted in place).
     pub(crate) fn get_mut(&mut self, i: usize) -> Option<(&mut [u8], SocketAddr)> {
+        let (span, from) = self.span(i)?;
+        Some((self.buf.get_mut(span)?, from))
+    }
+
+    /// Where datagram `i` lies in the buffer, and its source (as [`Self::get`] filters them).
+    fn span(&self, i: usize) -> Option<(std::ops::Range<usize>, SocketAddr)> {
         let (len, from) = *self.got.get(i)?;
         if len > SLOT {
             return None;
         }
-        let data = self.buf.get_mut(i * SLOT..i * SLOT + len)?;
-        Some((data, from?))
+        Some((i * SLOT..i * SLOT + len, from?))
     }
 }
 
